@@ -1,0 +1,26 @@
+# make run    trains, evaluates and plots the paper's K=10 sinusoid MAML
+# make test   runs the test suite
+# Both create .venv from requirements.txt with a Python 3.7 when it is missing.
+VENV := .venv
+PY := $(VENV)/bin/python
+PYENV_ROOT ?= $(HOME)/.pyenv
+
+.PHONY: run test benchmark
+run: $(VENV)/.installed
+	$(PY) Main.py
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q tests
+
+benchmark: $(VENV)/.installed
+	$(PY) Main.py --mode=benchmark
+
+# Python 3.7: python3.7 on PATH if it runs (a pyenv shim may not), else pyenv's.
+$(VENV)/.installed: requirements.txt
+	@py=""; for c in python3.7 $$(ls -d $(PYENV_ROOT)/versions/3.7*/bin/python3.7 2>/dev/null | sort -V -r); do \
+	  if "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 7)' >/dev/null 2>&1; then py="$$c"; break; fi; \
+	done; \
+	if [ -z "$$py" ]; then echo "error: no Python 3.7 found (looked for python3.7 on PATH, then in $(PYENV_ROOT)/versions); install one, e.g. 'pyenv install 3.7.16'" >&2; exit 1; fi; \
+	echo "creating $(VENV) with $$py"; \
+	"$$py" -m venv $(VENV) && $(PY) -m pip install -q -r requirements.txt
+	@touch $@

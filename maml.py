@@ -1,0 +1,253 @@
+"""MAML for few-shot regression (Finn, Abbeel & Levine, ICML 2017), TF 1.13.
+
+Notation follows the paper:
+  theta   initial (meta-learned) weights, the TF variables `model/w1 .. model/b3`;
+  alpha   inner (adaptation) step size, theta' = theta - alpha * grad L_a(theta);
+  beta    meta step size (Adam learning rate);
+  K       points per task in the support set `a` and in the query set `b`.
+
+The meta-batch of B tasks is one batched computation: theta is tiled to
+[B, ...] so each task carries its own fast weights, and the inner gradient of
+sum_b L_b is the per-task gradient because task b's loss only touches copy b.
+
+Shapes: inputs [B, N, dim_input], targets [B, N, dim_output]; batched weights
+w_i [B, fan_in, fan_out], b_i [B, 1, fan_out].
+"""
+import dataclasses
+from typing import Dict, List, Tuple
+
+import tensorflow as tf
+
+Weights = Dict[str, tf.Tensor]
+
+MODEL_SCOPE = 'model'
+
+
+@dataclasses.dataclass(frozen=True)
+class MAMLConfig:
+  """Everything that defines the graph; built from flags in Main.py only."""
+  dim_input: int = 1            # 1 for x, 3 for the oracle (x, amplitude, phase)
+  dim_hidden: Tuple[int, ...] = (40, 40)
+  dim_output: int = 1
+  alpha: float = 0.01           # inner step size
+  beta: float = 0.001           # meta step size (Adam)
+  num_updates: int = 1          # inner steps at meta-training
+  test_num_updates: int = 10    # inner steps at meta-testing
+  first_order: bool = False     # stop gradients through the inner gradients
+  init_std: float = 0.01        # truncated-normal std of the weights
+  dtype: str = 'float32'
+  seed: int = 0                 # graph-level seed for the initialisation
+
+
+def layer_sizes(config: MAMLConfig) -> List[int]:
+  return [config.dim_input] + list(config.dim_hidden) + [config.dim_output]
+
+
+def weight_names(num_layers: int) -> List[str]:
+  """Names in layer order: w1, b1, w2, b2, ..."""
+  return [f'{kind}{i}' for i in range(1, num_layers + 1) for kind in 'wb']
+
+
+def init_weights(config: MAMLConfig) -> Dict[str, tf.Variable]:
+  """Creates theta under the `model` scope: weights ~ TN(0, init_std), biases 0."""
+  sizes = layer_sizes(config)
+  dtype = tf.as_dtype(config.dtype)
+  weights = {}
+  with tf.variable_scope(MODEL_SCOPE):
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+      weights[f'w{i}'] = tf.get_variable(
+          f'w{i}', [fan_in, fan_out], dtype,
+          tf.truncated_normal_initializer(stddev=config.init_std, dtype=dtype),
+          use_resource=True)
+      weights[f'b{i}'] = tf.get_variable(
+          f'b{i}', [fan_out], dtype, tf.zeros_initializer(), use_resource=True)
+  return weights
+
+
+def tile_weights(theta: Weights, batch_size: tf.Tensor) -> Weights:
+  """Gives each of the B tasks its own copy of theta: w [B, in, out], b [B, 1, out]."""
+  tiled = {}
+  for name, value in theta.items():
+    per_task = value if name.startswith('w') else value[tf.newaxis, :]
+    tiled[name] = tf.tile(per_task[tf.newaxis], [batch_size, 1, 1])
+  return tiled
+
+
+def forward(inputs: tf.Tensor, weights: Weights) -> tf.Tensor:
+  """f_theta(x): pure function of batched weights; ReLU hidden layers, linear output.
+
+  Args:
+    inputs: [B, N, dim_input].
+    weights: batched weights, w_i [B, fan_in, fan_out] and b_i [B, 1, fan_out].
+  Returns:
+    [B, N, dim_output].
+  """
+  num_layers = len(weights) // 2
+  hidden = inputs
+  for i in range(1, num_layers + 1):
+    hidden = tf.matmul(hidden, weights[f'w{i}']) + weights[f'b{i}']
+    if i < num_layers:
+      hidden = tf.nn.relu(hidden)
+  return hidden
+
+
+def task_mse(predictions: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+  """Mean squared error of each task: [B, N, d] x 2 -> [B]."""
+  return tf.reduce_mean(tf.square(predictions - targets), axis=[1, 2])
+
+
+def inner_update(weights: Weights, inputs: tf.Tensor, targets: tf.Tensor,
+                 alpha: tf.Tensor, first_order: bool) -> Tuple[Weights, tf.Tensor]:
+  """One adaptation step theta' = theta - alpha * grad_theta L_a(f_theta), per task.
+
+  Args:
+    weights: batched weights of the B tasks.
+    inputs, targets: the support set a, [B, K, dim_input] and [B, K, dim_output].
+    alpha: inner step size (scalar).
+    first_order: if True the inner gradient is a constant for the meta-gradient.
+  Returns:
+    (fast weights, support loss [B] before this step).
+  """
+  loss = task_mse(forward(inputs, weights), targets)
+  names = sorted(weights)
+  # Task b's loss depends only on its own copy, so this is B per-task gradients.
+  grads = tf.gradients(tf.reduce_sum(loss), [weights[n] for n in names])
+  if first_order:
+    grads = [tf.stop_gradient(g) for g in grads]
+  return {n: weights[n] - alpha * g for n, g in zip(names, grads)}, loss
+
+
+def adapt(theta: Weights, inputs: tf.Tensor, targets: tf.Tensor, alpha: tf.Tensor,
+          num_steps: int, first_order: bool) -> Tuple[List[Weights], tf.Tensor]:
+  """Unrolls `num_steps` inner updates from theta in the static graph.
+
+  Returns:
+    ([theta, theta'_1, ..., theta'_num_steps] as batched weights,
+     support losses [num_steps + 1, B] at each of those weights).
+  """
+  batch_size = tf.shape(inputs)[0]
+  weights = tile_weights(theta, batch_size)
+  trajectory, support_losses = [weights], []
+  for _ in range(num_steps):
+    weights, loss = inner_update(weights, inputs, targets, alpha, first_order)
+    trajectory.append(weights)
+    support_losses.append(loss)
+  support_losses.append(task_mse(forward(inputs, weights), targets))
+  return trajectory, tf.stack(support_losses)
+
+
+def meta_objective(theta: Weights, support: Tuple[tf.Tensor, tf.Tensor],
+                   query: Tuple[tf.Tensor, tf.Tensor], alpha: tf.Tensor,
+                   num_steps: int, first_order: bool) -> Dict[str, tf.Tensor]:
+  """The MAML objective of one meta-batch, computing only what training needs.
+
+  Returns a dict with
+    pre_update_loss [B]: L_a(theta), an unbiased estimate of L_b(theta) since
+      neither set has been used yet;
+    meta_loss scalar: mean over tasks of L_b(theta'_num_steps).
+  """
+  weights = tile_weights(theta, tf.shape(support[0])[0])
+  pre_update_loss = None
+  for _ in range(num_steps):
+    weights, loss = inner_update(weights, support[0], support[1], alpha, first_order)
+    pre_update_loss = loss if pre_update_loss is None else pre_update_loss
+  return {'pre_update_loss': pre_update_loss,
+          'meta_loss': tf.reduce_mean(task_mse(forward(query[0], weights), query[1]))}
+
+
+def joint_objective(theta: Weights, support, query) -> Dict[str, tf.Tensor]:
+  """The pretrained baseline's loss: plain regression of theta on all points."""
+  inputs = tf.concat([support[0], query[0]], axis=1)
+  targets = tf.concat([support[1], query[1]], axis=1)
+  loss = task_mse(forward(inputs, tile_weights(theta, tf.shape(inputs)[0])), targets)
+  return {'pre_update_loss': loss, 'meta_loss': tf.reduce_mean(loss)}
+
+
+class MAML:
+  """Builds theta, the meta-training op and the meta-test graph.
+
+  Meta-training runs T meta-iterations per `session.run` inside a tf.while_loop
+  (one Adam step of size beta per meta-batch), so the data of T meta-batches
+  crosses into TF once. Static B and K let grappler fold every shape op.
+
+  Attributes for the caller:
+    train_feeds: (xa, ya, xb, yb) placeholders, [T, B, K, dim].
+    train_op: runs the T meta-iterations and evaluates to the chunk's mean
+      pre-update loss and mean meta-loss (2 scalars).
+    test_feeds: (xa, ya, xb, yb) placeholders, [B, K, dim] and [B, M, dim].
+    test_alpha: scalar placeholder for the test-time step size (default alpha).
+    test_losses: support and query losses, [test_num_updates + 1, B] each.
+    test_predictions: f at the query inputs xb for every step,
+      [test_num_updates + 1, B, M, dim_output].
+  """
+
+  def __init__(self, config: MAMLConfig, objective: str = 'maml',
+               meta_batch_size: int = 25, num_support: int = 10, num_query: int = 10):
+    """objective: 'maml' (meta-learning) or 'joint' (pretrained/oracle baseline)."""
+    if objective not in ('maml', 'joint'):
+      raise ValueError(f'objective must be maml or joint, got {objective!r}')
+    self.config = config
+    self.objective = objective
+    self.dtype = tf.as_dtype(config.dtype)
+    tf.set_random_seed(config.seed)
+    self.theta = init_weights(config)
+    self.global_step = tf.train.get_or_create_global_step()
+    self.optimizer = tf.train.AdamOptimizer(config.beta)
+    self._build_train(meta_batch_size, num_support, num_query)
+    self._build_test()
+
+  def _placeholders(self, name, shape):
+    """(inputs, targets) placeholders of shape `shape` + [dim]."""
+    return (tf.placeholder(self.dtype, shape + [self.config.dim_input], name + '_x'),
+            tf.placeholder(self.dtype, shape + [self.config.dim_output], name + '_y'))
+
+  def read_theta(self) -> Weights:
+    """Fresh reads of theta, so each while-loop iteration sees the last update."""
+    return {n: v.read_value() for n, v in self.theta.items()}
+
+  def objective_fn(self, theta: Weights, support, query) -> Dict[str, tf.Tensor]:
+    """Training objective of one meta-batch for this model's `objective`."""
+    if self.objective == 'joint':
+      return joint_objective(theta, support, query)
+    return meta_objective(theta, support, query, self.config.alpha,
+                          self.config.num_updates, self.config.first_order)
+
+  def _build_train(self, meta_batch_size, num_support, num_query):
+    xa, ya = self._placeholders('train_support', [None, meta_batch_size, num_support])
+    xb, yb = self._placeholders('train_query', [None, meta_batch_size, num_query])
+    self.train_feeds = (xa, ya, xb, yb)
+    names = sorted(self.theta)
+    variables = [self.theta[n] for n in names]
+    zero = tf.constant(0, self.dtype)
+
+    def body(t, pre_sum, post_sum):
+      with tf.control_dependencies([t]):
+        theta = self.read_theta()
+      out = self.objective_fn(theta, (xa[t], ya[t]), (xb[t], yb[t]))
+      grads = tf.gradients(out['meta_loss'], [theta[n] for n in names])
+      step = self.optimizer.apply_gradients(
+          zip(grads, variables), global_step=self.global_step)
+      with tf.control_dependencies([step]):
+        return (t + 1, pre_sum + tf.reduce_mean(out['pre_update_loss']),
+                post_sum + out['meta_loss'])
+
+    num_iterations = tf.shape(xa)[0]
+    _, pre_sum, post_sum = tf.while_loop(
+        lambda t, *_: t < num_iterations, body, (tf.constant(0), zero, zero),
+        parallel_iterations=1, back_prop=False)
+    count = tf.cast(num_iterations, self.dtype)
+    self.train_op = (pre_sum / count, post_sum / count)
+
+  def _build_test(self):
+    c = self.config
+    xa, ya = self._placeholders('test_support', [None, None])
+    xb, yb = self._placeholders('test_query', [None, None])
+    self.test_feeds = (xa, ya, xb, yb)
+    self.test_alpha = tf.placeholder_with_default(
+        tf.constant(c.alpha, self.dtype), [], name='test_alpha')
+    trajectory, support_losses = adapt(self.theta, xa, ya, self.test_alpha,
+                                       c.test_num_updates, first_order=True)
+    self.test_predictions = tf.stack([forward(xb, w) for w in trajectory])
+    self.test_losses = {
+        'support': support_losses,
+        'query': tf.reduce_mean(tf.square(self.test_predictions - yb), axis=[2, 3])}

@@ -1,0 +1,95 @@
+"""Small helpers: quiet TensorFlow, atomic files, session settings, statistics."""
+import csv
+import io
+import json
+import math
+import os
+import warnings
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+CI_Z = 1.96   # two-sided 95% normal quantile, as in the original evaluation
+
+
+def quiet_tensorflow():
+  """Silences TF 1.13's INFO, deprecation and numpy FutureWarning output."""
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  warnings.filterwarnings('ignore', category=FutureWarning)
+  warnings.filterwarnings('ignore', category=DeprecationWarning)
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  tf.logging.set_verbosity(tf.logging.ERROR)
+  from tensorflow.python.util import deprecation  # pylint: disable=import-outside-toplevel
+  deprecation._PRINT_DEPRECATION_WARNINGS = False  # pylint: disable=protected-access
+  return tf
+
+
+def session_config(intra_threads: int = 1, inter_threads: int = 2):
+  """One thread per op and two ops at once measured fastest for this tiny graph."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return tf.ConfigProto(intra_op_parallelism_threads=intra_threads,
+                        inter_op_parallelism_threads=inter_threads)
+
+
+def atomic_write(path: str, text: str):
+  """Writes to a temporary file, then renames: a reader never sees half a file."""
+  tmp = f'{path}.tmp{os.getpid()}'
+  with open(tmp, 'w') as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def write_json(path: str, data):
+  atomic_write(path, json.dumps(data, indent=1, sort_keys=True) + '\n')
+
+
+def jsonable(data):
+  """The value as it reads back from JSON (tuples become lists)."""
+  return json.loads(json.dumps(data))
+
+
+def read_json(path: str):
+  with open(path) as f:
+    return json.load(f)
+
+
+def write_csv(path: str, header: Sequence[str], rows: List[Sequence]):
+  buffer = io.StringIO()
+  writer = csv.writer(buffer, lineterminator='\n')
+  writer.writerow(header)
+  writer.writerows(rows)
+  atomic_write(path, buffer.getvalue())
+
+
+def read_csv(path: str) -> List[Dict[str, str]]:
+  with open(path) as f:
+    return list(csv.DictReader(f))
+
+
+def loss_statistics(losses: np.ndarray) -> List[Dict[str, float]]:
+  """Per-step statistics of per-task losses.
+
+  Args:
+    losses: [num_steps + 1, num_tasks]; row 0 is before any inner step.
+  Returns:
+    one dict per step: mean, std, ci95 (= 1.96 std / sqrt(n)), median, and the
+    counts of tasks whose loss ended above its pre-update value (`n_worse`) or
+    is not finite (`n_nonfinite`). Mean, std and median are over finite tasks.
+  """
+  stats = []
+  for step, row in enumerate(losses):
+    finite = row[np.isfinite(row)]
+    std = float(np.std(finite)) if finite.size else math.nan
+    stats.append({
+        'step': step,
+        'mean': float(np.mean(finite)) if finite.size else math.nan,
+        'std': std,
+        'ci95': CI_Z * std / math.sqrt(max(finite.size, 1)),
+        'median': float(np.median(finite)) if finite.size else math.nan,
+        'n_worse': int(np.sum(row > losses[0])),
+        'n_nonfinite': int(row.size - finite.size),
+        'n_tasks': int(row.size),
+    })
+  return stats
