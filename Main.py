@@ -7,11 +7,13 @@
 Flags are read here only; the library modules take explicit arguments.
 """
 import dataclasses
+import json
 import math
 import os
 import signal
 import sys
 import time
+from typing import List
 
 from absl import app
 from absl import flags
@@ -23,12 +25,14 @@ import FunGenerator  # pylint: disable=wrong-import-position
 import maml  # pylint: disable=wrong-import-position
 import plots  # pylint: disable=wrong-import-position
 
-MODES = ('all', 'train', 'eval', 'plot')
+MODES = ('all', 'train', 'eval', 'plot', 'benchmark')
 METHODS = ('maml', 'pretrain', 'oracle')
 DEFAULT_RANGES = FunGenerator.TaskRanges()
 GRID_POINTS = 100        # evenly spaced x for the whole-curve MSE
 PLOT_STEPS = (0, 1, 10)
 NUM_PLOT_TASKS = 3
+WARMUP_RUNS = 2
+BENCHMARK_EVAL_TASKS = 600
 # Settings that change the graph or the task distribution: a checkpoint can
 # only be evaluated or resumed with the same values.
 MODEL_KEYS = ('method', 'hidden', 'family', 'ranges')
@@ -66,6 +70,8 @@ flags.DEFINE_bool('resume', False, 'Continue training from the last checkpoint i
 flags.DEFINE_integer('iterations_per_run', 100, 'Meta-iterations per session.run (one data transfer).')
 flags.DEFINE_integer('print_interval', 5000, 'Meta-iterations between progress lines.')
 flags.DEFINE_integer('save_interval', 10000, 'Meta-iterations between checkpoints.')
+flags.DEFINE_integer('benchmark_repeats', 3, 'Benchmark: timed repeats per case (the median is reported).')
+flags.DEFINE_float('benchmark_seconds', 4.0, 'Benchmark: seconds per timed repeat.')
 
 
 class CommandError(Exception):
@@ -362,10 +368,83 @@ def plot(settings: dict, path: str, k: int, seed: int, alpha: float, figure: str
   print(f'wrote {figure}')
 
 
+# --------------------------------------------------------------- benchmark --
+
+def training_speed(settings: dict, repeats: int, seconds: float) -> List[float]:
+  """Meta-iterations per second of the training loop, data generation included."""
+  model = build_model(settings)
+  ranges = task_ranges(settings)
+  chunk = settings['iterations_per_run']
+  rates = []
+  with tf.Session(config=utils.session_config()) as sess:
+    sess.run(tf.global_variables_initializer())
+    step = 0
+
+    def run_chunk():
+      nonlocal step
+      data = training_chunk(settings, ranges, step, chunk)
+      sess.run(model.train_op, dict(zip(model.train_feeds, data)))
+      step += chunk
+
+    for _ in range(WARMUP_RUNS):
+      run_chunk()
+    for _ in range(repeats):
+      start, start_step = time.perf_counter(), step
+      while time.perf_counter() - start < seconds:
+        run_chunk()
+      rates.append((step - start_step) / (time.perf_counter() - start))
+  return rates
+
+
+def evaluation_time(settings: dict, repeats: int) -> List[float]:
+  """Seconds to evaluate 600 K-shot tasks at 0..10 steps on query and grid points."""
+  model = build_model(settings)
+  times = []
+  with tf.Session(config=utils.session_config()) as sess:
+    sess.run(tf.global_variables_initializer())
+    for _ in range(WARMUP_RUNS + repeats):
+      start = time.perf_counter()
+      tasks = evaluation_tasks(settings, settings['K'], BENCHMARK_EVAL_TASKS, seed=0)
+      predictions = adapted_predictions(sess, model, tasks, settings['alpha'],
+                                        ('query', 'grid'))
+      for name, p in predictions.items():
+        utils.loss_statistics(np.mean((p - tasks[name][1][None]) ** 2, axis=(2, 3)))
+      times.append(time.perf_counter() - start)
+  return times[WARMUP_RUNS:]
+
+
+def benchmark(settings: dict, path: str):
+  """Times the paper setting and variants; prints and saves one JSON object."""
+  cases = {
+      'meta_iterations_per_second': {},
+      'meta_iterations_per_second_5_steps': {'num_updates': 5},
+      'meta_iterations_per_second_first_order': {'first_order': True},
+      'meta_iterations_per_second_one_run_per_iteration': {'iterations_per_run': 1},
+  }
+  results = {'repeats': FLAGS.benchmark_repeats, 'cpu_count': os.cpu_count(),
+             'settings': settings}
+  for name, changes in cases.items():
+    rates = training_speed({**settings, **changes}, FLAGS.benchmark_repeats,
+                           FLAGS.benchmark_seconds)
+    results[name] = float(np.median(rates))
+    print(f'{name}: {results[name]:.0f} (repeats {", ".join(f"{r:.0f}" for r in rates)})',
+          flush=True)
+  times = evaluation_time(settings, FLAGS.benchmark_repeats)
+  results['eval_seconds_600_tasks'] = float(np.median(times))
+  print(f'eval_seconds_600_tasks: {results["eval_seconds_600_tasks"]:.3f} '
+        f'(repeats {", ".join(f"{t:.3f}" for t in times)})')
+  make_experiment_dir(os.path.dirname(path))
+  utils.write_json(path, results)
+  print(json.dumps({k: v for k, v in results.items() if k != 'settings'}))
+
+
 # -------------------------------------------------------------------- main --
 
 def run():
   settings = settings_from_flags()
+  if FLAGS.mode == 'benchmark':
+    benchmark(settings, os.path.join(FLAGS.logdir, 'benchmark.json'))
+    return
   path = os.path.join(FLAGS.logdir, FLAGS.exp_name or experiment_name(settings))
   if FLAGS.mode in ('all', 'train'):
     train(settings, path, FLAGS.resume)

@@ -84,10 +84,10 @@ class MetaGradientTest(tf.test.TestCase):
   def test_first_order_is_query_gradient_at_fast_weights(self):
     _, first_order = self.meta_gradient(1, first_order=True)
     _, second_order = self.meta_gradient(1, first_order=False)
-    # Independent reference: theta' by numpy-fed tf.gradients, then grad L_b(theta').
+    # Reference: theta' fixed as constants, then the plain gradient of L_b(theta').
     theta = {n: tf.constant(v) for n, v in self.values.items()}
-    fast, _ = maml.inner_update(maml.tile_weights(theta, 3), *map(tf.constant, self.support),
-                                ALPHA, first_order=False)
+    fast, _ = maml.inner_update(theta, *map(tf.constant, self.support), ALPHA,
+                                first_order=False)
     with self.session() as sess:
       fast_values = sess.run(fast)
     fast_vars = {n: tf.constant(v) for n, v in fast_values.items()}
@@ -95,7 +95,7 @@ class MetaGradientTest(tf.test.TestCase):
         maml.forward(tf.constant(self.query[0]), fast_vars), tf.constant(self.query[1])))
     names = sorted(fast_vars)
     with self.session() as sess:
-      # d/dtheta of the tiled copy sums over tasks, as the tile's gradient does.
+      # theta is shared, so d/dtheta sums the tasks' gradients at their theta'.
       per_task = sess.run(tf.gradients(query_loss, [fast_vars[n] for n in names]))
     for name, grad in zip(names, per_task):
       expected = grad.sum(axis=0).reshape(self.values[name].shape)
