@@ -17,17 +17,25 @@ from absl import flags
 import experiment
 from experiment import CommandError
 import FunGenerator
+import paper
 import utils
 
-MODES = ('all', 'train', 'eval', 'plot', 'benchmark')
+MODES = ('all', 'train', 'eval', 'plot', 'benchmark', 'report', 'reproduce')
 METHODS = ('maml', 'pretrain', 'oracle')
 DEFAULT_RANGES = FunGenerator.TaskRanges()
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum('mode', 'all', MODES, 'all = train, then eval, then plot.')
-flags.DEFINE_enum('method', 'maml', METHODS,
+flags.DEFINE_string('mode', 'all',
+                  'all = train, then eval, then plot; report = regenerate the paper figures '
+                  'and README tables from <logdir>/paper; reproduce = train those models, '
+                  f'then report. One of {", ".join(MODES)}.')
+flags.DEFINE_string('method', 'maml',
                   'maml: meta-learn theta; pretrain: one network regressed on all '
                   'tasks jointly; oracle: pretrain with the task parameters as inputs.')
+POSITIVE_INTEGERS = ('K', 'meta_batch_size', 'meta_iterations', 'num_updates', 'test_num_updates',
+                     'num_eval_tasks', 'iterations_per_run', 'print_interval', 'save_interval',
+                     'benchmark_repeats')
+POSITIVE_FLOATS = ('alpha', 'beta', 'eval_alpha', 'benchmark_seconds')
 flags.DEFINE_bool('first_order', False, 'First-order MAML: no gradient through the inner gradient.')
 flags.DEFINE_integer('K', 10, 'K: points per task in the support set a and in the query set b.')
 flags.DEFINE_integer('meta_batch_size', 25, 'Tasks per meta-iteration.')
@@ -50,6 +58,7 @@ flags.DEFINE_float('eval_alpha', None, 'Test-time step size (default: --alpha).'
 flags.DEFINE_string('logdir', 'logs', 'Folder of the experiment folders.')
 flags.DEFINE_string('exp_name', '', 'Experiment folder name (default: built from the settings).')
 flags.DEFINE_string('img_dir', 'Img', 'Folder of the figures.')
+flags.DEFINE_string('readme', 'README.md', 'README whose generated tables --mode=report rewrites.')
 flags.DEFINE_bool('resume', False, 'Continue training from the last checkpoint in the experiment folder.')
 flags.DEFINE_integer('iterations_per_run', 100, 'Meta-iterations per session.run (one data transfer).')
 flags.DEFINE_integer('print_interval', 5000, 'Meta-iterations between progress lines.')
@@ -71,11 +80,32 @@ def parse_range(name: str) -> FunGenerator.Range:
   return low, high
 
 
+def check_choice(name: str, allowed):
+  if getattr(FLAGS, name) not in allowed:
+    raise CommandError(f'--{name}={getattr(FLAGS, name)}: allowed values are '
+                       f'{", ".join(allowed)}')
+
+
+def validate_flags():
+  """One-line errors for values the run cannot use, before anything is touched."""
+  check_choice('mode', MODES)
+  check_choice('method', METHODS)
+  check_choice('family', sorted(FunGenerator.FAMILIES))
+  for name in POSITIVE_INTEGERS:
+    if getattr(FLAGS, name) < 1:
+      raise CommandError(f'--{name}={getattr(FLAGS, name)}: must be an integer >= 1')
+  for name in POSITIVE_FLOATS:
+    value = getattr(FLAGS, name)
+    if value is not None and not (math.isfinite(value) and value > 0):
+      raise CommandError(f'--{name}={value}: must be a finite number > 0')
+  for name in ('hidden', 'eval_k'):
+    if not all(v.isdigit() and int(v) >= 1 for v in getattr(FLAGS, name)):
+      raise CommandError(f'--{name}={",".join(getattr(FLAGS, name))}: must be '
+                         'comma-separated integers >= 1')
+
+
 def settings_from_flags() -> dict:
   """Every setting of a run, as stored in config.json."""
-  if FLAGS.family not in FunGenerator.FAMILIES:
-    raise CommandError(f'--family={FLAGS.family}: allowed values are '
-                       f'{", ".join(sorted(FunGenerator.FAMILIES))}')
   ranges = dataclasses.replace(
       DEFAULT_RANGES, amplitude=parse_range('amplitude'), phase=parse_range('phase'),
       frequency=parse_range('frequency'), x=parse_range('x_range'))
@@ -94,7 +124,14 @@ def settings_from_flags() -> dict:
 # -------------------------------------------------------------------- main --
 
 def run():
+  validate_flags()
   settings = settings_from_flags()
+  if FLAGS.mode in ('report', 'reproduce'):
+    if FLAGS.mode == 'reproduce':
+      paper.train_all(settings, FLAGS.logdir, FLAGS.print_interval, FLAGS.save_interval)
+    paper.report(FLAGS.logdir, FLAGS.img_dir, FLAGS.readme, FLAGS.num_eval_tasks,
+                 FLAGS.eval_seed)
+    return
   if FLAGS.mode == 'benchmark':
     experiment.benchmark(settings, os.path.join(FLAGS.logdir, 'benchmark.json'),
                          FLAGS.benchmark_repeats, FLAGS.benchmark_seconds)

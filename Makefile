@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYENV_ROOT ?= $(HOME)/.pyenv
 
-.PHONY: run test benchmark
+.PHONY: run test benchmark figures reproduce
 run: $(VENV)/.installed
 	$(PY) Main.py
 
@@ -14,6 +14,14 @@ test: $(VENV)/.installed
 
 benchmark: $(VENV)/.installed
 	$(PY) Main.py --mode=benchmark
+
+# Every paper figure and README table, from the shipped checkpoints in logs/paper.
+figures: $(VENV)/.installed
+	$(PY) Main.py --mode=report
+
+# Retrains every paper model from scratch into logs/retrained, then regenerates from it.
+reproduce: $(VENV)/.installed
+	$(PY) Main.py --mode=reproduce --logdir=logs/retrained
 
 # Python 3.7: python3.7 on PATH if it runs (a pyenv shim may not), else pyenv's.
 $(VENV)/.installed: requirements.txt

@@ -3,13 +3,13 @@
 No flags here: every function takes the settings dict that Main.py builds from
 its flags and that config.json stores, so tests and paper.py call them directly.
 """
+import contextlib
 import dataclasses
 import json
-import math
 import os
 import signal
 import time
-from typing import List
+from typing import Dict, List
 
 import numpy as np
 
@@ -26,9 +26,10 @@ NUM_PLOT_TASKS = 3
 WARMUP_RUNS = 2
 BENCHMARK_EVAL_TASKS = 600
 # Settings that change the graph or the task distribution: a checkpoint can
-# only be evaluated or resumed with the same values.
+# only be evaluated or resumed with the same values. The meta step size beta
+# and the iteration count may change on resume (a learning-rate schedule).
 MODEL_KEYS = ('method', 'hidden', 'family', 'ranges')
-RESUME_KEYS = MODEL_KEYS + ('first_order', 'K', 'meta_batch_size', 'alpha', 'beta',
+RESUME_KEYS = MODEL_KEYS + ('first_order', 'K', 'meta_batch_size', 'alpha',
                             'num_updates', 'seed', 'iterations_per_run')
 
 
@@ -109,15 +110,17 @@ def training_chunk(settings: dict, ranges, start: int, size: int):
   return x[:, :, :k], y[:, :, :k], x[:, :, k:], y[:, :, k:]
 
 
-def evaluation_tasks(settings: dict, k: int, num_tasks: int, seed: int):
+def evaluation_tasks(settings: dict, k: int, num_tasks: int, seed: int,
+                     support_range: FunGenerator.Range = None):
   """Held-out tasks: K support points, K query points, a dense grid (noise-free).
 
   Task parameters are drawn first, so every K sees the same tasks.
+  support_range: draw the support points from this part of the x range only.
   """
   ranges = task_ranges(settings)
   generator = FunGenerator.TaskGenerator(settings['family'], ranges, seed=seed)
   params = generator.sample_params(num_tasks)
-  support_x = generator.sample_x(num_tasks, k)
+  support_x = generator.sample_x(num_tasks, k, support_range)
   query_x = generator.sample_x(num_tasks, k)
   grid_x = np.broadcast_to(np.linspace(*ranges.x, GRID_POINTS)[:, None],
                            (num_tasks, GRID_POINTS, 1))
@@ -131,16 +134,23 @@ def evaluation_tasks(settings: dict, k: int, num_tasks: int, seed: int):
 
 # ---------------------------------------------------------------- training --
 
-class Interrupted:
-  """Turns SIGINT and SIGTERM into a flag the training loop checks."""
+@contextlib.contextmanager
+def signals_as_flag():
+  """Within the block SIGINT and SIGTERM only set `caught['signal']`, which the
+  training loop checks between session runs; the old handlers come back after."""
+  caught = {'signal': None}
+  previous = {sig: signal.signal(sig, lambda signum, _: caught.update(signal=signum))
+              for sig in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    yield caught
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
 
-  def __init__(self):
-    self.signal = None
-    for sig in (signal.SIGINT, signal.SIGTERM):
-      signal.signal(sig, self.handle)
 
-  def handle(self, signum, _frame):
-    self.signal = signum
+def crossed(step: int, size: int, interval: int) -> bool:
+  """True if the chunk (step - size, step] passed a multiple of `interval`."""
+  return step // interval > (step - size) // interval
 
 
 def make_experiment_dir(path: str):
@@ -154,6 +164,10 @@ def make_experiment_dir(path: str):
     raise CommandError(f'--logdir: cannot write {path} ({e.strerror})')
 
 
+def has_checkpoint(path: str) -> bool:
+  return os.path.isdir(path) and tf.train.latest_checkpoint(path) is not None
+
+
 def load_settings(path: str) -> dict:
   config_path = os.path.join(path, 'config.json')
   if not os.path.exists(config_path) or tf.train.latest_checkpoint(path) is None:
@@ -163,13 +177,17 @@ def load_settings(path: str) -> dict:
 
 
 def train(settings: dict, path: str, resume: bool = False, print_interval: int = 5000,
-          save_interval: int = 10000):
-  """Meta-trains (or pretrains) and checkpoints to `path`; returns the final step."""
+          save_interval: int = 10000) -> int:
+  """Meta-trains (or pretrains) and checkpoints to `path`; returns the final step.
+
+  Checkpoints hold theta, Adam's slots and the global step. A non-finite
+  meta-loss stops training before anything is saved, so the last checkpoint
+  stays the last good one; SIGINT/SIGTERM save and stop.
+  """
   make_experiment_dir(path)
-  has_checkpoint = tf.train.latest_checkpoint(path) is not None
-  if resume and not has_checkpoint:
+  if resume and not has_checkpoint(path):
     raise CommandError(f'--resume: no checkpoint in {path} to resume from')
-  if has_checkpoint and not resume:
+  if has_checkpoint(path) and not resume:
     raise CommandError(f'{path} already holds a checkpoint: pass --resume to continue '
                        'it, or choose another --exp_name/--logdir')
   if resume:
@@ -178,9 +196,8 @@ def train(settings: dict, path: str, resume: bool = False, print_interval: int =
   saver = tf.train.Saver(max_to_keep=2, save_relative_paths=True)
   ranges = task_ranges(settings)
   total, chunk = settings['meta_iterations'], settings['iterations_per_run']
-  interrupted = Interrupted()
   writer = tf.summary.FileWriter(path)
-  with tf.Session(config=utils.session_config()) as sess:
+  with signals_as_flag() as caught, tf.Session(config=utils.session_config()) as sess:
     sess.run(tf.global_variables_initializer())
     if resume:
       saver.restore(sess, tf.train.latest_checkpoint(path))
@@ -191,47 +208,53 @@ def train(settings: dict, path: str, resume: bool = False, print_interval: int =
     print(f'{path}: training from iteration {step} to {total}', flush=True)
     start_time, start_step, window = time.time(), step, []
 
-    def save(at):
-      saver.save(sess, os.path.join(path, 'model.ckpt'), global_step=at,
+    def save():
+      saver.save(sess, os.path.join(path, 'model.ckpt'), global_step=step,
                  write_meta_graph=False)
 
     while step < total:
       size = min(chunk, total - step)
       data = training_chunk(settings, ranges, step, size)
-      pre, post = sess.run(model.train_op, dict(zip(model.train_feeds, data)))
-      if not (math.isfinite(pre) and math.isfinite(post)):
+      pre, post, first_nonfinite = sess.run(model.train_op,
+                                            dict(zip(model.train_feeds, data)))
+      if first_nonfinite >= 0:
+        last = tf.train.latest_checkpoint(path) or 'none saved yet'
         raise CommandError(
-            f'meta-loss became non-finite within iterations {step}..{step + size}; '
-            f'the last good checkpoint ({tf.train.latest_checkpoint(path)}) is kept. '
+            f'the meta-loss became non-finite at iteration {step + first_nonfinite}; '
+            f'stopped, the last good checkpoint ({last}) is kept. '
             'Try a smaller --alpha or --beta.')
       step += size
       window.append((pre, post))
       writer.add_summary(tf.Summary(value=[
           tf.Summary.Value(tag='loss/pre_update', simple_value=pre),
           tf.Summary.Value(tag='loss/post_update', simple_value=post)]), step)
-      if step % print_interval == 0 or step == total:
+      if crossed(step, size, print_interval) or step == total:
         rate = (step - start_step) / (time.time() - start_time)
         pre_mean, post_mean = np.mean(window, axis=0)
         print(f'it {step:6d}/{total}  pre-update {pre_mean:.4f}  post-update '
               f'{post_mean:.4f}  {rate:6.0f} it/s  {(total - step) / rate:5.0f} s left',
               flush=True)
         window = []
-      if step % save_interval == 0 or step == total:
-        save(step)
-      if interrupted.signal is not None:
-        save(step)
+      if crossed(step, size, save_interval) or step == total or caught['signal']:
+        save()
+      if caught['signal']:
         writer.close()
-        name = signal.Signals(interrupted.signal).name
-        raise CommandError(f'{name} at iteration {step}: checkpoint saved; '
-                           'continue with the same flags and --resume')
+        raise CommandError(f"{signal.Signals(caught['signal']).name} at iteration {step}: "
+                           'checkpoint saved; continue with the same flags and --resume')
   writer.close()
   return step
 
 
 # -------------------------------------------------------------- evaluation --
 
-def restore_theta(sess, model, path):
-  tf.train.Saver(var_list=list(model.theta.values())).restore(sess, tf.train.latest_checkpoint(path))
+@contextlib.contextmanager
+def restored(settings: dict, path: str):
+  """(session, model) with theta restored from the latest checkpoint in `path`."""
+  model = build_model(settings)
+  with tf.Session(config=utils.session_config()) as sess:
+    tf.train.Saver(var_list=list(model.theta.values())).restore(
+        sess, tf.train.latest_checkpoint(path))
+    yield sess, model
 
 
 def adapted_predictions(sess, model, tasks, alpha, names):
@@ -248,15 +271,24 @@ def adapted_predictions(sess, model, tasks, alpha, names):
   return dict(zip(names, np.split(predictions, np.cumsum(sizes)[:-1], axis=2)))
 
 
+def losses_of(tasks, predictions) -> Dict[str, np.ndarray]:
+  """Per-task MSE of every set, {name: [S + 1, B]}."""
+  return {n: np.mean((p - tasks[n][1][None]) ** 2, axis=(2, 3))
+          for n, p in predictions.items()}
+
+
+def task_losses(settings: dict, path: str, tasks, alphas) -> Dict[float, Dict[str, np.ndarray]]:
+  """Query and grid losses [S + 1, B] after adapting with each step size alpha."""
+  with restored(settings, path) as (sess, model):
+    return {alpha: losses_of(tasks, adapted_predictions(sess, model, tasks, alpha,
+                                                         ('query', 'grid')))
+            for alpha in alphas}
+
+
 def evaluate(settings: dict, path: str, k: int, num_tasks: int, seed: int, alpha: float):
   """Writes eval_K<k>.json/.csv (per-step statistics) and eval_K<k>_tasks.csv."""
-  model = build_model(settings)
   tasks = evaluation_tasks(settings, k, num_tasks, seed)
-  with tf.Session(config=utils.session_config()) as sess:
-    restore_theta(sess, model, path)
-    predictions = adapted_predictions(sess, model, tasks, alpha, ('query', 'grid'))
-  losses = {n: np.mean((p - tasks[n][1][None]) ** 2, axis=(2, 3))
-            for n, p in predictions.items()}
+  losses = task_losses(settings, path, tasks, [alpha])[alpha]
   stats = {n: utils.loss_statistics(l) for n, l in losses.items()}
   stem = os.path.join(path, f'eval_K{k}')
   utils.write_json(stem + '.json', {
@@ -282,17 +314,19 @@ def report(stats, k, steps=(0, 1, 10)):
     print(f'K={k} {name:5s} MSE: {cells}')
 
 
+def grid_predictions(settings: dict, path: str, tasks, alpha: float) -> np.ndarray:
+  """Predictions on the dense grid after 0..S steps, [S + 1, B, GRID_POINTS]."""
+  with restored(settings, path) as (sess, model):
+    return plots.as_2d(adapted_predictions(sess, model, tasks, alpha, ('grid',))['grid'])
+
+
 def plot(settings: dict, path: str, k: int, seed: int, alpha: float, figure: str):
   """Draws a few held-out tasks before and after 1 and 10 steps."""
-  model = build_model(settings)
   tasks = evaluation_tasks(settings, k, NUM_PLOT_TASKS, seed)
-  with tf.Session(config=utils.session_config()) as sess:
-    restore_theta(sess, model, path)
-    predictions = adapted_predictions(sess, model, tasks, alpha, ('grid',))['grid']
-  steps = [s for s in PLOT_STEPS if s < predictions.shape[0]]
-  plots.plot_adaptation(
-      figure, *map(plots.as_2d, tasks['grid'] + tasks['support']),
-      plots.as_2d(predictions), steps, f"{settings['method']}, K={k}")
+  predictions = grid_predictions(settings, path, tasks, alpha)
+  panels = [plots.Panel(tasks, b, predictions[:, b], f"{settings['method']}, K={k}")
+            for b in range(NUM_PLOT_TASKS)]
+  plots.adaptation_figure(figure, [panels], PLOT_STEPS)
   print(f'wrote {figure}')
 
 

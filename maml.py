@@ -188,7 +188,8 @@ class MAML:
   Attributes for the caller:
     train_feeds: (xa, ya, xb, yb) placeholders, [T, B, K, dim].
     train_op: runs the T meta-iterations and evaluates to the chunk's mean
-      pre-update loss and mean meta-loss (2 scalars).
+      pre-update loss, mean meta-loss and the index of the first iteration
+      whose meta-loss was not finite (-1 if none).
     test_feeds: (xa, ya, xb, yb) placeholders, [B, K, dim] and [B, M, dim].
     test_alpha: scalar placeholder for the test-time step size (default alpha).
     test_losses: support and query losses, [test_num_updates + 1, B] each.
@@ -235,23 +236,26 @@ class MAML:
     variables = [self.theta[n] for n in names]
     zero = tf.constant(0, self.dtype)
 
-    def body(t, pre_sum, post_sum):
+    def body(t, pre_sum, post_sum, first_nonfinite):
       with tf.control_dependencies([t]):
         theta = self.read_theta()
       out = self.objective_fn(theta, (xa[t], ya[t]), (xb[t], yb[t]))
       grads = tf.gradients(out['meta_loss'], [theta[n] for n in names])
       step = self.optimizer.apply_gradients(
           zip(grads, variables), global_step=self.global_step)
+      diverged = tf.logical_and(first_nonfinite < 0,
+                                tf.logical_not(tf.is_finite(out['meta_loss'])))
       with tf.control_dependencies([step]):
         return (t + 1, pre_sum + tf.reduce_mean(out['pre_update_loss']),
-                post_sum + out['meta_loss'])
+                post_sum + out['meta_loss'], tf.where(diverged, t, first_nonfinite))
 
     num_iterations = tf.shape(xa)[0]
-    _, pre_sum, post_sum = tf.while_loop(
-        lambda t, *_: t < num_iterations, body, (tf.constant(0), zero, zero),
+    _, pre_sum, post_sum, first_nonfinite = tf.while_loop(
+        lambda t, *_: t < num_iterations, body,
+        (tf.constant(0), zero, zero, tf.constant(-1)),
         parallel_iterations=1, back_prop=False)
     count = tf.cast(num_iterations, self.dtype)
-    self.train_op = (pre_sum / count, post_sum / count)
+    self.train_op = (pre_sum / count, post_sum / count, first_nonfinite)
 
   def _build_test(self):
     c = self.config

@@ -1,42 +1,108 @@
 """Figures, drawn from saved results and checkpoint predictions (never from training)."""
+import dataclasses
+from typing import Dict, List, Sequence
+
 import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
-STEP_STYLES = {0: ':', 1: '--', 10: '-', 20: '-'}
+STEP_STYLES = {0: ':', 1: '--'}   # later steps: solid
+PANEL_SIZE = (3.6, 2.8)
+DPI = 90
 
 
-def plot_adaptation(path, grid_x, grid_y, support_x, support_y, predictions,
-                    steps, title):
-  """One panel per task: ground truth, the K points and f after each step.
+@dataclasses.dataclass
+class Panel:
+  """One task adapted by one model.
 
-  Args:
-    grid_x, grid_y: [B, M] dense inputs and true values.
-    support_x, support_y: [B, K] the points used for adaptation.
-    predictions: [S + 1, B, M] predictions after 0..S inner steps.
-    steps: which steps to draw.
+  tasks: the dict of experiment.evaluation_tasks; b: which task;
+  predictions: [S + 1, GRID_POINTS] on tasks['grid'] after 0..S steps.
   """
-  num_tasks = grid_x.shape[0]
-  fig, axes = plt.subplots(1, num_tasks, figsize=(4 * num_tasks, 3.2), squeeze=False)
-  for b, ax in enumerate(axes[0]):
-    ax.plot(grid_x[b], grid_y[b], color='k', lw=2, label='ground truth')
-    for step in steps:
-      ax.plot(grid_x[b], predictions[step, b], STEP_STYLES.get(step, '-'),
-              label=f'after {step} step' + ('s' if step != 1 else ''))
-    ax.scatter(support_x[b], support_y[b], color='r', zorder=5, label=f'K={support_x.shape[1]} points')
-    ax.set_xlabel('x')
-  axes[0, 0].legend(fontsize=7, loc='best')
-  fig.suptitle(title)
-  save(fig, path)
-
-
-def save(fig, path):
-  fig.tight_layout()
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
+  tasks: dict
+  b: int
+  predictions: np.ndarray
+  title: str
 
 
 def as_2d(array: np.ndarray) -> np.ndarray:
   """[..., N, 1] -> [..., N]."""
   return array[..., 0]
+
+
+def draw_panel(ax, panel: Panel, steps: Sequence[int]):
+  grid_x, grid_y = (as_2d(a)[panel.b] for a in panel.tasks['grid'])
+  support_x, support_y = (as_2d(a)[panel.b] for a in panel.tasks['support'])
+  ax.plot(grid_x, grid_y, color='k', lw=2, label='ground truth')
+  for step in steps:
+    if step < len(panel.predictions):
+      ax.plot(grid_x, panel.predictions[step], STEP_STYLES.get(step, '-'),
+              label=f'after {step} step' + ('' if step == 1 else 's'))
+  ax.scatter(support_x, support_y, color='r', zorder=5, label=f'K={len(support_x)} points')
+  ax.set_title(panel.title, fontsize=9)
+  ax.set_xlabel('x')
+
+
+def adaptation_figure(path: str, rows: List[List[Panel]], steps: Sequence[int]):
+  """A grid of panels: ground truth, the K points and f after each step."""
+  num_rows, num_cols = len(rows), max(len(r) for r in rows)
+  fig, axes = plt.subplots(num_rows, num_cols, squeeze=False,
+                           figsize=(PANEL_SIZE[0] * num_cols, PANEL_SIZE[1] * num_rows))
+  for row, row_axes in zip(rows, axes):
+    for panel, ax in zip(row, row_axes):
+      draw_panel(ax, panel, steps)
+  axes[0, 0].legend(fontsize=7, loc='best')
+  save(fig, path)
+
+
+def learning_curves(path: str, panels: Dict[str, Dict[str, List[dict]]],
+                    statistics: Dict[str, str]):
+  """MSE against inner steps: one column per K, one row per statistic (log scale).
+
+  Args:
+    panels: {panel title: {method label: [per-step statistics of each seed]}},
+      statistics as utils.loss_statistics writes them. The line is the mean
+      over seeds, thin lines the individual seeds; the 'mean' row also shades
+      the seeds' average 95% CI.
+    statistics: {statistic key: y label}, e.g. {'mean': ..., 'median': ...}.
+  """
+  fig, axes = plt.subplots(len(statistics), len(panels), squeeze=False,
+                           figsize=(PANEL_SIZE[0] * 1.3 * len(panels),
+                                    PANEL_SIZE[1] * 1.2 * len(statistics)))
+  for row_axes, (key, ylabel) in zip(axes, statistics.items()):
+    for ax, (title, curves) in zip(row_axes, panels.items()):
+      for label, seeds in curves.items():
+        steps = [row['step'] for row in seeds[0]]
+        values = np.array([[row[key] for row in seed] for seed in seeds])
+        line, = ax.plot(steps, values.mean(axis=0), marker='o', ms=3,
+                        label=label + (f' ({len(seeds)} seeds)' if len(seeds) > 1 else ''))
+        if key == 'mean':
+          ci = np.array([[row['ci95'] for row in seed] for seed in seeds]).mean(axis=0)
+          ax.fill_between(steps, np.maximum(values.mean(axis=0) - ci, 0),
+                          values.mean(axis=0) + ci, color=line.get_color(), alpha=0.2)
+        if len(seeds) > 1:
+          for seed_values in values:
+            ax.plot(steps, seed_values, color=line.get_color(), lw=0.6, alpha=0.6)
+      ax.set_title(title)
+      ax.set_xlabel('number of gradient steps')
+      ax.set_ylabel(ylabel)
+      ax.set_yscale('log')
+  axes[0, 0].legend(fontsize=7)
+  save(fig, path)
+
+
+def save(fig, path):
+  fig.tight_layout()
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+
+
+def families_figure(path: str, samples: Dict[str, tuple]):
+  """A few sampled tasks of each family: {name: (x [M], y [B, M])}."""
+  fig, axes = plt.subplots(1, len(samples), squeeze=False,
+                           figsize=(PANEL_SIZE[0] * 0.8 * len(samples), PANEL_SIZE[1]))
+  for ax, (name, (x, y)) in zip(axes[0], samples.items()):
+    ax.plot(x, y.T, lw=1)
+    ax.set_title(name)
+    ax.set_xlabel('x')
+  save(fig, path)

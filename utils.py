@@ -70,6 +70,19 @@ def read_csv(path: str) -> List[Dict[str, str]]:
     return list(csv.DictReader(f))
 
 
+def update_readme(path: str, sections: Dict[str, str]):
+  """Replaces the text between <!-- name --> and <!-- /name --> for each section."""
+  with open(path) as f:
+    text = f.read()
+  for name, content in sections.items():
+    begin, end = f'<!-- {name} -->', f'<!-- /{name} -->'
+    if begin not in text or end not in text:
+      raise ValueError(f'{path} has no {begin} ... {end} markers')
+    head, rest = text.split(begin, 1)
+    text = head + begin + '\n' + content + '\n' + end + rest.split(end, 1)[1]
+  atomic_write(path, text)
+
+
 def loss_statistics(losses: np.ndarray) -> List[Dict[str, float]]:
   """Per-step statistics of per-task losses.
 
@@ -90,7 +103,8 @@ def loss_statistics(losses: np.ndarray) -> List[Dict[str, float]]:
         'std': std,
         'ci95': CI_Z * std / math.sqrt(max(finite.size, 1)),
         'median': float(np.median(finite)) if finite.size else math.nan,
-        'n_worse': int(np.sum(row > losses[0])),
+        'n_worse': int(np.sum(np.greater(row, losses[0], where=np.isfinite(row),
+                                         out=np.zeros(row.shape, bool)))),
         'n_nonfinite': int(row.size - finite.size),
         'n_tasks': int(row.size),
     })

@@ -1,0 +1,38 @@
+"""The regeneration path on a small case: shipped checkpoints -> evaluation -> figures, tables."""
+import json
+import os
+import shutil
+
+import paper
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SUBSET = ('maml_K5_seed1', 'maml_K10_seed1', 'pretrain_K10_seed1')
+
+
+def test_report_from_shipped_checkpoints(tmp_path):
+  shipped = os.path.join(ROOT, 'logs', 'paper')
+  for name in SUBSET:
+    source = os.path.join(shipped, name)
+    os.makedirs(tmp_path / 'paper' / name)
+    for f in os.listdir(source):
+      if f.startswith(('model.ckpt', 'checkpoint', 'config')):
+        shutil.copy(os.path.join(source, f), str(tmp_path / 'paper' / name))
+  shutil.copy(os.path.join(shipped, 'training_seconds.json'), str(tmp_path / 'paper'))
+  readme = tmp_path / 'README.md'
+  readme.write_text('<!-- paper_table2 -->\nold\n<!-- /paper_table2 -->\n'
+                    '<!-- paper_all_models -->\n<!-- /paper_all_models -->\n'
+                    '<!-- paper_diverging -->\n<!-- /paper_diverging -->\n'
+                    '<!-- paper_training_time -->\n<!-- /paper_training_time -->\n')
+  img = tmp_path / 'img'
+  paper.report(str(tmp_path), str(img), str(readme), num_tasks=30, eval_seed=5)
+
+  assert sorted(os.listdir(str(img))) == ['families.png', 'paper_fig2.png', 'paper_fig3.png']
+  text = readme.read_text()
+  assert 'old' not in text
+  with open(tmp_path / 'paper' / 'maml_K5_seed1' / 'eval_K5.json') as f:
+    stats = json.load(f)
+  assert stats['num_tasks'] == 30
+  assert f"{stats['query'][1]['mean']:.3f} ± {stats['query'][1]['ci95']:.3f}" in text
+  with open(tmp_path / 'paper' / 'pretrain_K10_seed1' / 'alpha_selection_K5.json') as f:
+    selection = json.load(f)
+  assert selection['chosen'] in paper.BASELINE_ALPHAS
