@@ -32,10 +32,6 @@ flags.DEFINE_string('mode', 'all',
 flags.DEFINE_string('method', 'maml',
                   'maml: meta-learn theta; pretrain: one network regressed on all '
                   'tasks jointly; oracle: pretrain with the task parameters as inputs.')
-POSITIVE_INTEGERS = ('K', 'meta_batch_size', 'meta_iterations', 'num_updates', 'test_num_updates',
-                     'num_eval_tasks', 'iterations_per_run', 'print_interval', 'save_interval',
-                     'benchmark_repeats')
-POSITIVE_FLOATS = ('alpha', 'beta', 'eval_alpha', 'benchmark_seconds')
 flags.DEFINE_bool('first_order', False, 'First-order MAML: no gradient through the inner gradient.')
 flags.DEFINE_integer('K', 10, 'K: points per task in the support set a and in the query set b.')
 flags.DEFINE_integer('meta_batch_size', 25, 'Tasks per meta-iteration.')
@@ -65,6 +61,10 @@ flags.DEFINE_integer('print_interval', 5000, 'Meta-iterations between progress l
 flags.DEFINE_integer('save_interval', 10000, 'Meta-iterations between checkpoints.')
 flags.DEFINE_integer('benchmark_repeats', 3, 'Benchmark: timed repeats per case (the median is reported).')
 flags.DEFINE_float('benchmark_seconds', 4.0, 'Benchmark: seconds per timed repeat.')
+POSITIVE_INTEGERS = ('K', 'meta_batch_size', 'meta_iterations', 'num_updates', 'test_num_updates',
+                     'num_eval_tasks', 'iterations_per_run', 'print_interval', 'save_interval',
+                     'benchmark_repeats')
+POSITIVE_FLOATS = ('alpha', 'beta', 'eval_alpha', 'benchmark_seconds')
 
 
 # ----------------------------------------------------------------- settings --
@@ -150,8 +150,8 @@ def run():
   if FLAGS.mode in ('all', 'plot'):
     os.makedirs(FLAGS.img_dir, exist_ok=True)
     for k in eval_ks:
-      experiment.plot(saved, path, k, FLAGS.eval_seed, alpha,
-           os.path.join(FLAGS.img_dir, f'{os.path.basename(path)}_K{k}.png'))
+      figure = os.path.join(FLAGS.img_dir, f'{os.path.basename(path)}_K{k}.png')
+      experiment.plot(saved, path, k, FLAGS.eval_seed, alpha, figure)
 
 
 def main(argv):
