@@ -184,6 +184,11 @@ class TaskGenerator:
     return uniform(self.rng, bounds, num_tasks * num_points).reshape(
         num_tasks, num_points, 1)
 
+  def grid_x(self, num_tasks: int, num_points: int) -> np.ndarray:
+    """num_points evenly spaced x over the distribution's range, for every task, [B, N, 1]."""
+    grid = np.linspace(self.ranges.x[0], self.ranges.x[1], num_points)
+    return np.broadcast_to(grid[np.newaxis, :, np.newaxis], (num_tasks, num_points, 1))
+
   def targets(self, x: np.ndarray, params: Params, noisy: bool = True) -> np.ndarray:
     """y = f(x; params) [+ N(0, noise_std^2)], [B, N, 1]."""
     y = self.family.evaluate(x, params)

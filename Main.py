@@ -22,7 +22,7 @@ import utils
 
 MODES = ('all', 'train', 'eval', 'plot', 'benchmark', 'report', 'reproduce')
 METHODS = ('maml', 'pretrain', 'oracle')
-DEFAULT_RANGES = FunGenerator.TaskRanges()
+DEFAULT_RANGES = experiment.DEFAULT_RANGES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('mode', 'all',
@@ -146,7 +146,7 @@ def run():
   if FLAGS.mode in ('all', 'eval'):
     for k in eval_ks:
       stats = experiment.evaluate(saved, path, k, FLAGS.num_eval_tasks, FLAGS.eval_seed, alpha)
-      experiment.report(stats, k)
+      experiment.print_summary(stats, k)
   if FLAGS.mode in ('all', 'plot'):
     os.makedirs(FLAGS.img_dir, exist_ok=True)
     for k in eval_ks:

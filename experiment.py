@@ -6,6 +6,7 @@ its flags and that config.json stores, so tests and paper.py call them directly.
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import signal
 import time
@@ -122,8 +123,7 @@ def evaluation_tasks(settings: dict, k: int, num_tasks: int, seed: int,
   params = generator.sample_params(num_tasks)
   support_x = generator.sample_x(num_tasks, k, support_range)
   query_x = generator.sample_x(num_tasks, k)
-  grid_x = np.broadcast_to(np.linspace(*ranges.x, GRID_POINTS)[:, None],
-                           (num_tasks, GRID_POINTS, 1))
+  grid_x = generator.grid_x(num_tasks, GRID_POINTS)
   tasks = {'params': params}
   for name, x, noisy in (('support', support_x, True), ('query', query_x, True),
                          ('grid', grid_x, False)):
@@ -170,7 +170,7 @@ def has_checkpoint(path: str) -> bool:
 
 def load_settings(path: str) -> dict:
   config_path = os.path.join(path, 'config.json')
-  if not os.path.exists(config_path) or tf.train.latest_checkpoint(path) is None:
+  if not os.path.exists(config_path) or not has_checkpoint(path):
     raise CommandError(f'--logdir/--exp_name: no trained checkpoint in {path}; '
                        'train it first (--mode=train) or point there a trained run')
   return utils.read_json(config_path)['settings']
@@ -215,12 +215,12 @@ def train(settings: dict, path: str, resume: bool = False, print_interval: int =
     while step < total:
       size = min(chunk, total - step)
       data = training_chunk(settings, ranges, step, size)
-      pre, post, first_nonfinite = sess.run(model.train_op,
-                                            dict(zip(model.train_feeds, data)))
-      if first_nonfinite >= 0:
+      pre, post, finite_prefix = sess.run(model.train_op,
+                                          dict(zip(model.train_feeds, data)))
+      if not math.isfinite(post):
         last = tf.train.latest_checkpoint(path) or 'none saved yet'
         raise CommandError(
-            f'the meta-loss became non-finite at iteration {step + first_nonfinite}; '
+            f'the meta-loss became non-finite at iteration {step + finite_prefix}; '
             f'stopped, the last good checkpoint ({last}) is kept. '
             'Try a smaller --alpha or --beta.')
       step += size
@@ -307,7 +307,8 @@ def evaluate(settings: dict, path: str, k: int, num_tasks: int, seed: int, alpha
   return stats
 
 
-def report(stats, k, steps=(0, 1, 10)):
+def print_summary(stats, k, steps=(0, 1, 10)):
+  """Mean, CI and median of each set after a few step counts, one line per set."""
   for name, rows in stats.items():
     cells = '  '.join(f"{s} steps {rows[s]['mean']:.3f} +- {rows[s]['ci95']:.3f} "
                       f"(median {rows[s]['median']:.3f})" for s in steps if s < len(rows))
@@ -369,8 +370,8 @@ def evaluation_time(settings: dict, repeats: int) -> List[float]:
       tasks = evaluation_tasks(settings, settings['K'], BENCHMARK_EVAL_TASKS, seed=0)
       predictions = adapted_predictions(sess, model, tasks, settings['alpha'],
                                         ('query', 'grid'))
-      for name, p in predictions.items():
-        utils.loss_statistics(np.mean((p - tasks[name][1][None]) ** 2, axis=(2, 3)))
+      for losses in losses_of(tasks, predictions).values():
+        utils.loss_statistics(losses)
       times.append(time.perf_counter() - start)
   return times[WARMUP_RUNS:]
 
@@ -387,13 +388,13 @@ def benchmark(settings: dict, path: str, repeats: int, seconds: float):
              'settings': settings}
   for name, changes in cases.items():
     rates = training_speed({**settings, **changes}, repeats, seconds)
-    results[name] = float(np.median(rates))
+    results[name], results[name + '_repeats'] = float(np.median(rates)), rates
     print(f'{name}: {results[name]:.0f} (repeats {", ".join(f"{r:.0f}" for r in rates)})',
           flush=True)
   times = evaluation_time(settings, repeats)
-  results['eval_seconds_600_tasks'] = float(np.median(times))
-  print(f'eval_seconds_600_tasks: {results["eval_seconds_600_tasks"]:.3f} '
-        f'(repeats {", ".join(f"{t:.3f}" for t in times)})')
+  name = 'eval_seconds_600_tasks'
+  results[name], results[name + '_repeats'] = float(np.median(times)), times
+  print(f'{name}: {results[name]:.3f} (repeats {", ".join(f"{t:.3f}" for t in times)})')
   make_experiment_dir(os.path.dirname(path))
   utils.write_json(path, results)
   print(json.dumps({k: v for k, v in results.items() if k != 'settings'}))

@@ -134,21 +134,19 @@ def inner_update(weights: Weights, inputs: tf.Tensor, targets: tf.Tensor,
 
 
 def adapt(theta: Weights, inputs: tf.Tensor, targets: tf.Tensor, alpha: tf.Tensor,
-          num_steps: int, first_order: bool) -> Tuple[List[Weights], tf.Tensor]:
+          num_steps: int, first_order: bool) -> Tuple[List[Weights], List[tf.Tensor]]:
   """Unrolls `num_steps` inner updates from theta in the static graph.
 
   Returns:
-    ([theta, theta'_1, ..., theta'_num_steps], support losses [num_steps + 1, B]
-     at each of those weights).
+    ([theta, theta'_1, ..., theta'_num_steps], the support loss [B] before
+     each of the num_steps updates).
   """
-  weights = theta
-  trajectory, support_losses = [weights], []
+  weights, trajectory, support_losses = theta, [theta], []
   for _ in range(num_steps):
     weights, loss = inner_update(weights, inputs, targets, alpha, first_order)
     trajectory.append(weights)
     support_losses.append(loss)
-  support_losses.append(task_mse(forward(inputs, weights), targets))
-  return trajectory, tf.stack(support_losses)
+  return trajectory, support_losses
 
 
 def meta_objective(theta: Weights, support: Tuple[tf.Tensor, tf.Tensor],
@@ -161,13 +159,10 @@ def meta_objective(theta: Weights, support: Tuple[tf.Tensor, tf.Tensor],
       neither set has been used yet;
     meta_loss scalar: mean over tasks of L_b(theta'_num_steps).
   """
-  weights = theta
-  pre_update_loss = None
-  for _ in range(num_steps):
-    weights, loss = inner_update(weights, support[0], support[1], alpha, first_order)
-    pre_update_loss = loss if pre_update_loss is None else pre_update_loss
-  return {'pre_update_loss': pre_update_loss,
-          'meta_loss': tf.reduce_mean(task_mse(forward(query[0], weights), query[1]))}
+  trajectory, support_losses = adapt(theta, support[0], support[1], alpha,
+                                     num_steps, first_order)
+  return {'pre_update_loss': support_losses[0],
+          'meta_loss': tf.reduce_mean(task_mse(forward(query[0], trajectory[-1]), query[1]))}
 
 
 def joint_objective(theta: Weights, support, query) -> Dict[str, tf.Tensor]:
@@ -188,8 +183,9 @@ class MAML:
   Attributes for the caller:
     train_feeds: (xa, ya, xb, yb) placeholders, [T, B, K, dim].
     train_op: runs the T meta-iterations and evaluates to the chunk's mean
-      pre-update loss, mean meta-loss and the index of the first iteration
-      whose meta-loss was not finite (-1 if none).
+      pre-update loss, mean meta-loss and the number of leading iterations
+      whose meta-loss was finite (the first non-finite one's index if the
+      mean meta-loss is not finite).
     test_feeds: (xa, ya, xb, yb) placeholders, [B, K, dim] and [B, M, dim].
     test_alpha: scalar placeholder for the test-time step size (default alpha).
     test_losses: support and query losses, [test_num_updates + 1, B] each.
@@ -236,26 +232,26 @@ class MAML:
     variables = [self.theta[n] for n in names]
     zero = tf.constant(0, self.dtype)
 
-    def body(t, pre_sum, post_sum, first_nonfinite):
+    def body(t, pre_sum, post_sum, finite_prefix):
       with tf.control_dependencies([t]):
         theta = self.read_theta()
       out = self.objective_fn(theta, (xa[t], ya[t]), (xb[t], yb[t]))
       grads = tf.gradients(out['meta_loss'], [theta[n] for n in names])
       step = self.optimizer.apply_gradients(
           zip(grads, variables), global_step=self.global_step)
-      diverged = tf.logical_and(first_nonfinite < 0,
-                                tf.logical_not(tf.is_finite(out['meta_loss'])))
       with tf.control_dependencies([step]):
-        return (t + 1, pre_sum + tf.reduce_mean(out['pre_update_loss']),
-                post_sum + out['meta_loss'], tf.where(diverged, t, first_nonfinite))
+        post_sum += out['meta_loss']
+        # Once a meta-loss is inf or nan the running sum stays non-finite, so
+        # this count ends at the index of the first non-finite iteration.
+        finite_prefix += tf.cast(tf.is_finite(post_sum), tf.int32)
+        return t + 1, pre_sum + tf.reduce_mean(out['pre_update_loss']), post_sum, finite_prefix
 
     num_iterations = tf.shape(xa)[0]
-    _, pre_sum, post_sum, first_nonfinite = tf.while_loop(
-        lambda t, *_: t < num_iterations, body,
-        (tf.constant(0), zero, zero, tf.constant(-1)),
+    _, pre_sum, post_sum, finite_prefix = tf.while_loop(
+        lambda t, *_: t < num_iterations, body, (tf.constant(0), zero, zero, tf.constant(0)),
         parallel_iterations=1, back_prop=False)
     count = tf.cast(num_iterations, self.dtype)
-    self.train_op = (pre_sum / count, post_sum / count, first_nonfinite)
+    self.train_op = (pre_sum / count, post_sum / count, finite_prefix)
 
   def _build_test(self):
     c = self.config
@@ -264,9 +260,11 @@ class MAML:
     self.test_feeds = (xa, ya, xb, yb)
     self.test_alpha = tf.placeholder_with_default(
         tf.constant(c.alpha, self.dtype), [], name='test_alpha')
+    # Meta-testing takes no meta-gradient, so the inner gradients are constants.
     trajectory, support_losses = adapt(self.theta, xa, ya, self.test_alpha,
                                        c.test_num_updates, first_order=True)
     self.test_predictions = tf.stack([forward(xb, w) for w in trajectory])
+    final_support_loss = task_mse(forward(xa, trajectory[-1]), ya)
     self.test_losses = {
-        'support': support_losses,
+        'support': tf.stack(support_losses + [final_support_loss]),
         'query': tf.reduce_mean(tf.square(self.test_predictions - yb), axis=[2, 3])}

@@ -195,9 +195,9 @@ def families_figure(path: str, num_tasks: int = FAMILY_SAMPLES, seed: int = 0):
   samples = {}
   for name in sorted(FunGenerator.FAMILIES):
     generator = FunGenerator.TaskGenerator(name, seed=seed)
-    x = np.linspace(*generator.ranges.x, experiment.GRID_POINTS)
-    x_tasks = np.broadcast_to(x[None, :, None], (num_tasks, len(x), 1))
-    samples[name] = (x, plots.as_2d(generator.targets(x_tasks, generator.sample_params(num_tasks))))
+    x = generator.grid_x(num_tasks, experiment.GRID_POINTS)
+    y = generator.targets(x, generator.sample_params(num_tasks))
+    samples[name] = (plots.as_2d(x)[0], plots.as_2d(y))
   plots.families_figure(path, samples)
 
 
@@ -220,13 +220,14 @@ def report(logdir: str, img_dir: str, readme: str, num_tasks: int, eval_seed: in
 
 def benchmark_table(results: dict) -> str:
   rows = [('meta-training, paper setting (K=10, 25 tasks, 1 step, second order)',
-           'meta_iterations_per_second', 'it/s'),
-          ('meta-training, 5 inner steps', 'meta_iterations_per_second_5_steps', 'it/s'),
-          ('meta-training, first order', 'meta_iterations_per_second_first_order', 'it/s'),
+           'meta_iterations_per_second', '{:.0f} it/s'),
+          ('meta-training, 5 inner steps', 'meta_iterations_per_second_5_steps', '{:.0f} it/s'),
+          ('meta-training, first order', 'meta_iterations_per_second_first_order', '{:.0f} it/s'),
           ('meta-training, one session.run per iteration (feed_dict every step)',
-           'meta_iterations_per_second_one_run_per_iteration', 'it/s'),
-          ('evaluation, 600 tasks x 11 step counts', 'eval_seconds_600_tasks', 's')]
-  lines = ['| what | median of {} repeats |'.format(results['repeats']), '|---|---|']
-  lines += [f'| {label} | {results[key]:.0f} {unit} |' if unit == 'it/s'
-            else f'| {label} | {results[key]:.3f} {unit} |' for label, key, unit in rows]
+           'meta_iterations_per_second_one_run_per_iteration', '{:.0f} it/s'),
+          ('evaluation, 600 tasks x 11 step counts', 'eval_seconds_600_tasks', '{:.3f} s')]
+  lines = [f"| what | median of {results['repeats']} repeats | repeats |", '|---|---|---|']
+  lines += [f"| {label} | {value.format(results[key])} | "
+            f"{', '.join(value.format(r) for r in results[key + '_repeats'])} |"
+            for label, key, value in rows]
   return '\n'.join(lines)

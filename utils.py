@@ -95,7 +95,10 @@ def loss_statistics(losses: np.ndarray) -> List[Dict[str, float]]:
   """
   stats = []
   for step, row in enumerate(losses):
-    finite = row[np.isfinite(row)]
+    is_finite = np.isfinite(row)
+    finite = row[is_finite]
+    with np.errstate(invalid='ignore'):   # non-finite tasks have their own count
+      n_worse = int(np.sum(is_finite & (row > losses[0])))
     std = float(np.std(finite)) if finite.size else math.nan
     stats.append({
         'step': step,
@@ -103,8 +106,7 @@ def loss_statistics(losses: np.ndarray) -> List[Dict[str, float]]:
         'std': std,
         'ci95': CI_Z * std / math.sqrt(max(finite.size, 1)),
         'median': float(np.median(finite)) if finite.size else math.nan,
-        'n_worse': int(np.sum(np.greater(row, losses[0], where=np.isfinite(row),
-                                         out=np.zeros(row.shape, bool)))),
+        'n_worse': n_worse,
         'n_nonfinite': int(row.size - finite.size),
         'n_tasks': int(row.size),
     })
