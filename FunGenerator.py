@@ -184,9 +184,11 @@ class TaskGenerator:
     return uniform(self.rng, bounds, num_tasks * num_points).reshape(
         num_tasks, num_points, 1)
 
-  def grid_x(self, num_tasks: int, num_points: int) -> np.ndarray:
-    """num_points evenly spaced x over the distribution's range, for every task, [B, N, 1]."""
-    grid = np.linspace(self.ranges.x[0], self.ranges.x[1], num_points)
+  def grid_x(self, num_tasks: int, num_points: int, x_range: Range = None) -> np.ndarray:
+    """num_points evenly spaced x over x_range (default: the distribution's range),
+    the same for every task, [B, N, 1]."""
+    bounds = self.ranges.x if x_range is None else x_range
+    grid = np.linspace(bounds[0], bounds[1], num_points)
     return np.broadcast_to(grid[np.newaxis, :, np.newaxis], (num_tasks, num_points, 1))
 
   def targets(self, x: np.ndarray, params: Params, noisy: bool = True) -> np.ndarray:

@@ -18,17 +18,19 @@ import experiment
 from experiment import CommandError
 import FunGenerator
 import paper
+import robustness
 import utils
 
-MODES = ('all', 'train', 'eval', 'plot', 'benchmark', 'report', 'reproduce')
+MODES = ('all', 'train', 'eval', 'plot', 'benchmark', 'report', 'reproduce', 'point', 'points')
 METHODS = ('maml', 'pretrain', 'oracle')
 DEFAULT_RANGES = experiment.DEFAULT_RANGES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('mode', 'all',
-                  'all = train, then eval, then plot; report = regenerate the paper figures '
-                  'and README tables from <logdir>/paper; reproduce = train those models, '
-                  f'then report. One of {", ".join(MODES)}.')
+                  'all = train, then eval, then plot; report = regenerate every README figure '
+                  'and table from the checkpoints in <logdir>; reproduce = train all those '
+                  'models, then report; point = train the models of one robustness --point; '
+                  f'points = list the point names. One of {", ".join(MODES)}.')
 flags.DEFINE_string('method', 'maml',
                   'maml: meta-learn theta; pretrain: one network regressed on all '
                   'tasks jointly; oracle: pretrain with the task parameters as inputs.')
@@ -46,6 +48,12 @@ flags.DEFINE_list('amplitude', list(map(str, DEFAULT_RANGES.amplitude)), 'Amplit
 flags.DEFINE_list('phase', list(map(str, DEFAULT_RANGES.phase)), 'Phase range phi [min,max] in radians, y = a sin(2 pi w x - phi).')
 flags.DEFINE_list('frequency', list(map(str, DEFAULT_RANGES.frequency)), 'Frequency range w [min,max], cycles per unit.')
 flags.DEFINE_list('x_range', list(map(str, DEFAULT_RANGES.x)), 'Input range [min,max].')
+flags.DEFINE_list('mix', list(map(str, DEFAULT_RANGES.mix)), 'Sum family: range of the cosine weight b [min,max].')
+flags.DEFINE_list('slope', list(map(str, DEFAULT_RANGES.slope)), 'Linear and quadratic families: slope range [min,max].')
+flags.DEFINE_list('offset', list(map(str, DEFAULT_RANGES.offset)), 'Linear and quadratic families: offset range [min,max].')
+flags.DEFINE_list('curvature', list(map(str, DEFAULT_RANGES.curvature)), 'Quadratic family: x^2 coefficient range [min,max].')
+flags.DEFINE_float('noise_std', DEFAULT_RANGES.noise_std, 'Std of the Gaussian noise added to the observed y.')
+flags.DEFINE_string('point', '', 'Robustness study point for --mode=point (list them with --mode=points).')
 flags.DEFINE_integer('seed', 1, 'Seed of initialisation and training tasks.')
 flags.DEFINE_integer('eval_seed', 12345, 'Seed of the held-out evaluation tasks.')
 flags.DEFINE_integer('num_eval_tasks', 600, 'Held-out tasks per evaluation.')
@@ -65,6 +73,7 @@ POSITIVE_INTEGERS = ('K', 'meta_batch_size', 'meta_iterations', 'num_updates', '
                      'num_eval_tasks', 'iterations_per_run', 'print_interval', 'save_interval',
                      'benchmark_repeats')
 POSITIVE_FLOATS = ('alpha', 'beta', 'eval_alpha', 'benchmark_seconds')
+RANGE_FLAGS = ('amplitude', 'phase', 'frequency', 'mix', 'slope', 'offset', 'curvature')
 
 
 # ----------------------------------------------------------------- settings --
@@ -98,6 +107,10 @@ def validate_flags():
     value = getattr(FLAGS, name)
     if value is not None and not (math.isfinite(value) and value > 0):
       raise CommandError(f'--{name}={value}: must be a finite number > 0')
+  if not (math.isfinite(FLAGS.noise_std) and FLAGS.noise_std >= 0):
+    raise CommandError(f'--noise_std={FLAGS.noise_std}: must be a finite number >= 0')
+  if FLAGS.mode == 'point':
+    check_choice('point', sorted(robustness.POINTS))
   for name in ('hidden', 'eval_k'):
     if not all(v.isdigit() and int(v) >= 1 for v in getattr(FLAGS, name)):
       raise CommandError(f'--{name}={",".join(getattr(FLAGS, name))}: must be '
@@ -107,8 +120,8 @@ def validate_flags():
 def settings_from_flags() -> dict:
   """Every setting of a run, as stored in config.json."""
   ranges = dataclasses.replace(
-      DEFAULT_RANGES, amplitude=parse_range('amplitude'), phase=parse_range('phase'),
-      frequency=parse_range('frequency'), x=parse_range('x_range'))
+      DEFAULT_RANGES, x=parse_range('x_range'), noise_std=FLAGS.noise_std,
+      **{name: parse_range(name) for name in RANGE_FLAGS})
   return utils.jsonable({
       'method': FLAGS.method, 'first_order': FLAGS.first_order, 'K': FLAGS.K,
       'meta_batch_size': FLAGS.meta_batch_size,
@@ -126,11 +139,23 @@ def settings_from_flags() -> dict:
 def run():
   validate_flags()
   settings = settings_from_flags()
+  if FLAGS.mode == 'points':
+    print('\n'.join(robustness.POINTS))
+    return
+  if FLAGS.mode == 'point':
+    robustness.train_point(FLAGS.point, settings, FLAGS.logdir, FLAGS.print_interval,
+                           FLAGS.save_interval)
+    return
   if FLAGS.mode in ('report', 'reproduce'):
     if FLAGS.mode == 'reproduce':
       paper.train_all(settings, FLAGS.logdir, FLAGS.print_interval, FLAGS.save_interval)
+      for name in robustness.POINTS:
+        robustness.train_point(name, settings, FLAGS.logdir, FLAGS.print_interval,
+                               FLAGS.save_interval)
     paper.report(FLAGS.logdir, FLAGS.img_dir, FLAGS.readme, FLAGS.num_eval_tasks,
                  FLAGS.eval_seed)
+    robustness.report(settings, FLAGS.logdir, FLAGS.img_dir, FLAGS.readme,
+                      FLAGS.num_eval_tasks, FLAGS.eval_seed)
     return
   if FLAGS.mode == 'benchmark':
     experiment.benchmark(settings, os.path.join(FLAGS.logdir, 'benchmark.json'),

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYENV_ROOT ?= $(HOME)/.pyenv
 
-.PHONY: run test benchmark figures reproduce
+.PHONY: run test benchmark figures reproduce study
 run: $(VENV)/.installed
 	$(PY) Main.py
 
@@ -15,11 +15,11 @@ test: $(VENV)/.installed
 benchmark: $(VENV)/.installed
 	$(PY) Main.py --mode=benchmark
 
-# Every paper figure and README table, from the shipped checkpoints in logs/paper.
+# Every README figure and table, from the shipped checkpoints in logs/paper and logs/robustness.
 figures: $(VENV)/.installed
 	$(PY) Main.py --mode=report
 
-# Retrains every paper model from scratch into logs/retrained, then regenerates from it.
+# Retrains every model (paper and robustness study) into logs/retrained, then regenerates from it.
 reproduce: $(VENV)/.installed
 	$(PY) Main.py --mode=reproduce --logdir=logs/retrained
 
@@ -32,3 +32,7 @@ $(VENV)/.installed: requirements.txt
 	echo "creating $(VENV) with $$py"; \
 	"$$py" -m venv $(VENV) && $(PY) -m pip install -q -r requirements.txt
 	@touch $@
+
+# Trains every robustness-study point not trained yet, two at a time (then: make figures).
+study: $(VENV)/.installed
+	$(PY) Main.py --mode=points | xargs -P 2 -I{} $(PY) Main.py --mode=point --point={}

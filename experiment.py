@@ -257,17 +257,21 @@ def restored(settings: dict, path: str):
     yield sess, model
 
 
-def adapted_predictions(sess, model, tasks, alpha, names):
-  """f after 0..S steps on the support set, at the inputs of each set in `names`.
+def adapted_predictions(sess, model, tasks, alpha, names, steps=None):
+  """f after 0..S steps (or only `steps`) on the support set, at the inputs of
+  each set in `names`.
 
-  Returns {name: [S + 1, B, N, 1]}.
+  Returns {name: [S + 1 (or len(steps)), B, N, 1]}.
   """
   sizes = [tasks[n + '_inputs'].shape[1] for n in names]
   feed = {model.test_feeds[0]: tasks['support_inputs'],
           model.test_feeds[1]: tasks['support'][1],
           model.test_feeds[2]: np.concatenate([tasks[n + '_inputs'] for n in names], 1),
           model.test_alpha: alpha}
-  predictions = sess.run(model.test_predictions, feed)
+  if steps is None:
+    predictions = sess.run(model.test_predictions, feed)
+  else:
+    predictions = np.stack(sess.run([model.test_step_predictions[s] for s in steps], feed))
   return dict(zip(names, np.split(predictions, np.cumsum(sizes)[:-1], axis=2)))
 
 

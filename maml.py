@@ -190,7 +190,8 @@ class MAML:
     test_alpha: scalar placeholder for the test-time step size (default alpha).
     test_losses: support and query losses, [test_num_updates + 1, B] each.
     test_predictions: f at the query inputs xb for every step,
-      [test_num_updates + 1, B, M, dim_output].
+      [test_num_updates + 1, B, M, dim_output]; test_step_predictions: the
+      same as a list of [B, M, dim_output], one per step.
   """
 
   def __init__(self, config: MAMLConfig, objective: str = 'maml',
@@ -263,7 +264,9 @@ class MAML:
     # Meta-testing takes no meta-gradient, so the inner gradients are constants.
     trajectory, support_losses = adapt(self.theta, xa, ya, self.test_alpha,
                                        c.test_num_updates, first_order=True)
-    self.test_predictions = tf.stack([forward(xb, w) for w in trajectory])
+    # One tensor per step, so a caller can fetch a few steps without the others.
+    self.test_step_predictions = [forward(xb, w) for w in trajectory]
+    self.test_predictions = tf.stack(self.test_step_predictions)
     final_support_loss = task_mse(forward(xa, trajectory[-1]), ya)
     self.test_losses = {
         'support': tf.stack(support_losses + [final_support_loss]),

@@ -10,6 +10,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 STEP_STYLES = {0: ':', 1: '--'}   # later steps: solid
 PANEL_SIZE = (3.6, 2.8)
 DPI = 90
+LEGEND_SPACE = 0.08   # fraction of a figure's height kept for a shared legend
 
 
 @dataclasses.dataclass
@@ -106,3 +107,91 @@ def families_figure(path: str, samples: Dict[str, tuple]):
     ax.set_title(name)
     ax.set_xlabel('x')
   save(fig, path)
+
+
+@dataclasses.dataclass
+class CurvePanel:
+  """One task: ground truth and predictions on x [M], the support points, and
+  the part of x never seen during adaptation (`unseen`, shaded)."""
+  x: np.ndarray
+  truth: np.ndarray
+  support: tuple                         # (x [K], y [K])
+  predictions: Dict[int, np.ndarray]     # step -> [M]
+  unseen: tuple
+  title: str
+
+
+def draw_curve_panel(ax, panel: CurvePanel):
+  ax.axvspan(*panel.unseen, color='0.9', label='never seen')
+  ax.plot(panel.x, panel.truth, color='k', lw=2, label='ground truth')
+  for step, prediction in panel.predictions.items():
+    ax.plot(panel.x, prediction, STEP_STYLES.get(step, '-'),
+            label=f'after {step} step' + ('' if step == 1 else 's'))
+  ax.scatter(*panel.support, color='r', zorder=5, s=12, label=f'K={len(panel.support[0])}')
+  low, high = np.min(panel.truth), np.max(panel.truth)
+  margin = 0.5 * (high - low) + 1e-3   # diverged predictions must not hide the task
+  ax.set_ylim(low - margin, high + margin)
+  ax.set_title(panel.title, fontsize=8)
+  ax.set_xlabel('x')
+
+
+def draw_ecdf(ax, values: Dict[str, np.ndarray], threshold: float, title: str):
+  """Cumulative fraction of tasks below each error; non-finite tasks never arrive."""
+  for label, v in values.items():
+    v = np.sort(v)
+    ax.step(v, np.arange(1, v.size + 1) / v.size, where='post', label=label)
+  ax.axvline(threshold, color='k', ls=':', lw=1)
+  ax.set_xscale('log')
+  ax.set_ylim(0, 1)
+  ax.set_xlabel('normalised MSE')
+  ax.set_ylabel('fraction of tasks')
+  ax.set_title(title, fontsize=8)
+
+
+def percentile_figure(path: str, title: str, columns: List[List[CurvePanel]],
+                      distributions: Dict[str, Dict[str, np.ndarray]], threshold: float):
+  """Columns of task panels (one per model) and a last column of error ECDFs,
+  one per protocol: {protocol title: {model label: per-task errors [B]}}."""
+  num_rows = max(max(len(c) for c in columns), len(distributions))
+  fig, axes = plt.subplots(num_rows, len(columns) + 1, squeeze=False,
+                           figsize=(PANEL_SIZE[0] * (len(columns) + 1), PANEL_SIZE[1] * num_rows))
+  for col, panels in enumerate(columns):
+    for row, panel in enumerate(panels):
+      draw_curve_panel(axes[row, col], panel)
+  for row, (name, values) in enumerate(distributions.items()):
+    draw_ecdf(axes[row, -1], values, threshold, name)
+  axes[0, 0].legend(fontsize=6, loc='best')
+  axes[0, -1].legend(fontsize=6, loc='lower right')
+  fig.suptitle(title)
+  fig.tight_layout(rect=(0, 0, 1, 0.96))
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+
+
+def boundary_figure(path: str, panels: List[List[dict]]):
+  """Error against distance from the paper's distribution, one panel per axis.
+
+  panels: rows of {'title', 'xlabel', 'magnitudes' [M], 'lines': {label:
+  (values [M], style)}, 'lost': magnitude where MAML's advantage is gone or None}.
+  """
+  num_rows, num_cols = len(panels), max(len(r) for r in panels)
+  fig, axes = plt.subplots(num_rows, num_cols, squeeze=False,
+                           figsize=(PANEL_SIZE[0] * num_cols, PANEL_SIZE[1] * num_rows))
+  for row, row_axes in zip(panels, axes):
+    for panel, ax in zip(row, row_axes):
+      for label, (values, style) in panel['lines'].items():
+        ax.plot(panel['magnitudes'], values, marker='o', ms=3, label=label, **style)
+      if panel['lost'] is not None:
+        ax.axvline(panel['lost'], color='r', lw=1, alpha=0.6,
+                   label='MAML no better than pretrained')
+      ax.set_yscale('log')
+      ax.set_title(panel['title'], fontsize=8)
+      ax.set_xlabel(panel['xlabel'], fontsize=8)
+  handles = {}
+  for ax in axes.flat:
+    for handle, label in zip(*ax.get_legend_handles_labels()):
+      handles.setdefault(label, handle)
+  fig.legend(list(handles.values()), list(handles), loc='lower center', ncol=4, fontsize=8)
+  fig.tight_layout(rect=(0, LEGEND_SPACE, 1, 1))
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)

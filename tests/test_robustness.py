@@ -49,10 +49,17 @@ def checkpoint_steps(path):
     ('--beta=-0.1', '> 0'), ('--beta=inf', '> 0'), ('--amplitude=5,0.1', 'min <= max'),
     ('--x_range=3,-3', 'min <= max'), ('--family=circle', 'sinusoid'),
     ('--mode=fly', 'train'), ('--method=magic', 'pretrain'), ('--hidden=40,x', 'integers'),
+    ('--mix=2,1', 'min <= max'), ('--noise_std=-1', '>= 0'),
 ])
 def test_bad_flag_is_one_line(tmp_path, flag, allowed):
   result = run(tmp_path, flag)
   assert_one_line_error(result, flag.split('=')[0], allowed)
+  assert os.listdir(str(tmp_path)) == []
+
+
+def test_unknown_study_point(tmp_path):
+  assert_one_line_error(run(tmp_path, '--mode=point', '--point=Fig9'), '--point=Fig9',
+                        'Fig1', 'amplitude_10')
   assert os.listdir(str(tmp_path)) == []
 
 
