@@ -1,5 +1,6 @@
 """Figures, drawn from saved results and checkpoint predictions (never from training)."""
 import dataclasses
+import math
 from typing import Dict, List, Sequence
 
 import matplotlib
@@ -11,6 +12,7 @@ STEP_STYLES = {0: ':', 1: '--'}   # later steps: solid
 PANEL_SIZE = (3.6, 2.8)
 DPI = 90
 LEGEND_SPACE = 0.08   # fraction of a figure's height kept for a shared legend
+BOUNDARY_CLIP = 10.0
 
 
 @dataclasses.dataclass
@@ -168,25 +170,30 @@ def percentile_figure(path: str, title: str, columns: List[List[CurvePanel]],
   plt.close(fig)
 
 
-def boundary_figure(path: str, panels: List[List[dict]]):
-  """Error against distance from the paper's distribution, one panel per axis.
+def boundary_figure(path: str, panels: List[dict], good: float, columns: int = 4,
+                    clip: float = BOUNDARY_CLIP):
+  """Error against distance from the paper's distribution, one panel each.
 
-  panels: rows of {'title', 'xlabel', 'magnitudes' [M], 'lines': {label:
-  (values [M], style)}, 'lost': magnitude where MAML's advantage is gone or None}.
+  panels: {'title', 'xlabel', 'magnitudes' [M], 'lines': {label: (values [M],
+  line style)}, 'lost': first magnitude where MAML's advantage is gone, or None}.
+  Values above `clip` (diverged adaptation) are drawn at `clip`.
   """
-  num_rows, num_cols = len(panels), max(len(r) for r in panels)
-  fig, axes = plt.subplots(num_rows, num_cols, squeeze=False,
-                           figsize=(PANEL_SIZE[0] * num_cols, PANEL_SIZE[1] * num_rows))
-  for row, row_axes in zip(panels, axes):
-    for panel, ax in zip(row, row_axes):
-      for label, (values, style) in panel['lines'].items():
-        ax.plot(panel['magnitudes'], values, marker='o', ms=3, label=label, **style)
-      if panel['lost'] is not None:
-        ax.axvline(panel['lost'], color='r', lw=1, alpha=0.6,
-                   label='MAML no better than pretrained')
-      ax.set_yscale('log')
-      ax.set_title(panel['title'], fontsize=8)
-      ax.set_xlabel(panel['xlabel'], fontsize=8)
+  num_rows = math.ceil(len(panels) / columns)
+  fig, axes = plt.subplots(num_rows, columns, squeeze=False,
+                           figsize=(PANEL_SIZE[0] * columns, PANEL_SIZE[1] * num_rows))
+  for panel, ax in zip(panels, axes.flat):
+    for label, (values, style) in panel['lines'].items():
+      ax.plot(panel['magnitudes'], np.minimum(values, clip), marker='o', ms=3,
+              label=label, **style)
+    ax.axhline(good, color='k', ls=':', lw=1, label=f'fit well ({good:g})')
+    ax.axhline(1.0, color='0.5', ls='-.', lw=1, label='predicting the mean (1)')
+    if panel['lost'] is not None:
+      ax.axvline(panel['lost'], color='r', lw=1, alpha=0.6,
+                 label='MAML no longer beats pretrained')
+    ax.set_yscale('log')
+    ax.set_title(panel['title'], fontsize=8)
+    ax.set_xlabel(panel['xlabel'], fontsize=8)
+    ax.set_ylabel('median normalised MSE', fontsize=8)
   handles = {}
   for ax in axes.flat:
     for handle, label in zip(*ax.get_legend_handles_labels()):

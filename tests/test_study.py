@@ -106,14 +106,13 @@ def test_point_training_and_report(tmp_path, monkeypatch):
       for m in axis.magnitudes]}
   monkeypatch.setattr(robustness, 'AXES', {'amplitude': axis})
   monkeypatch.setattr(robustness, 'POINTS', points)
-  monkeypatch.setattr(robustness, 'SETTINGS', (robustness.SETTINGS[0],))
   logdir = str(tmp_path / 'logs')
   for name in points:
     robustness.train_point(name, BASE, logdir, print_interval=100, save_interval=100)
   readme = tmp_path / 'README.md'
   readme.write_text(''.join(f'<!-- {s} -->\nold\n<!-- /{s} -->\n' for s in (
-      'robustness_settings', 'robustness_sweep', 'robustness_boundary',
-      'robustness_details', 'robustness_training_time')))
+      'robustness_sweep', 'robustness_boundary', 'robustness_details',
+      'robustness_training_time')))
   img = tmp_path / 'img'
   robustness.report(BASE, logdir, str(img), str(readme), num_tasks=20, seed=4)
 
@@ -129,3 +128,30 @@ def test_point_training_and_report(tmp_path, monkeypatch):
   first = utils.read_json(os.path.join(logdir, 'robustness', 'points', 'Fig1.json'))
   same = utils.read_json(os.path.join(logdir, 'robustness', 'points', 'amplitude_5.json'))
   assert first['results'] == same['results']
+
+
+def test_settings_table_and_findings_read_the_statistics():
+  """Synthetic per-task errors for every point: the text shows their fractions."""
+  rng = np.random.RandomState(0)
+  errors = {name: {k: {role: {p: {s: rng.lognormal(-1.5, 1.5, 40) for s in robustness.REPORTED_STEPS}
+                              for p in robustness.MEASURED} for role in robustness.ROLES}
+                   for k in robustness.EVAL_KS} for name in robustness.POINTS}
+  stats = {name: robustness.summary({k: {role: robustness.Evaluation(0.01, e, [], {})
+                                         for role, e in by_role.items()}
+                                     for k, by_role in by_k.items()})
+           for name, by_k in errors.items()}
+  final = robustness.FINAL_STEP
+
+  def percent(name, role, protocol='in_range'):
+    values = errors[name][robustness.FIGURE_K][role][protocol][final]
+    return f'{100 * np.mean(values < robustness.GOOD_NMSE):.0f}%'
+
+  text = robustness.findings(stats)
+  for name, role, protocol in (('Fig1', 'maml', 'in_range'), ('Fig1', 'pretrain', 'time_series'),
+                               ('Fig6', 'maml', 'in_range'), ('linear', 'maml', 'far')):
+    assert percent(name, role, protocol) in text
+  median = np.median(errors['Fig6'][robustness.FIGURE_K]['maml']['in_range'][final])
+  assert f'{median:.2f}' in text
+  table = robustness.settings_table(stats)
+  assert len(table.splitlines()) == 2 + len(robustness.SETTINGS) * len(robustness.ROLES)
+  assert percent('Fig3', 'standard', 'far') in table
