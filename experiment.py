@@ -245,6 +245,16 @@ def train(settings: dict, path: str, resume: bool = False, print_interval: int =
   return step
 
 
+def train_if_needed(settings: dict, path: str, print_interval: int, save_interval: int):
+  """Trains unless `path` already holds a checkpoint; the seconds taken, or None if skipped."""
+  if has_checkpoint(path):
+    print(f'{path}: already trained, skipped')
+    return None
+  start = time.time()
+  train(settings, path, print_interval=print_interval, save_interval=save_interval)
+  return time.time() - start
+
+
 # -------------------------------------------------------------- evaluation --
 
 @contextlib.contextmanager

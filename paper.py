@@ -5,7 +5,6 @@ re-evaluates those checkpoints, draws Img/paper_fig2.png and Img/paper_fig3.png
 and writes the README tables, so README and result files cannot disagree.
 """
 import os
-import time
 from typing import Dict, List
 
 import numpy as np
@@ -54,15 +53,11 @@ def train_all(base: dict, logdir: str, print_interval: int, save_interval: int):
   times_path = os.path.join(paper_dir(logdir), 'training_seconds.json')
   times = utils.read_json(times_path) if os.path.exists(times_path) else {}
   for name, settings in models(base).items():
-    path = os.path.join(paper_dir(logdir), name)
-    if experiment.has_checkpoint(path):
-      print(f'{path}: already trained, skipped')
-      continue
-    start = time.time()
-    experiment.train(settings, path, print_interval=print_interval,
-                     save_interval=save_interval)
-    times[name] = time.time() - start
-    utils.write_json(times_path, times)
+    seconds = experiment.train_if_needed(settings, os.path.join(paper_dir(logdir), name),
+                                         print_interval, save_interval)
+    if seconds is not None:
+      times[name] = seconds
+      utils.write_json(times_path, times)
 
 
 def select_alpha(settings: dict, path: str, k: int, num_tasks: int) -> float:
