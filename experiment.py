@@ -260,11 +260,20 @@ def train_if_needed(settings: dict, path: str, print_interval: int, save_interva
 @contextlib.contextmanager
 def restored(settings: dict, path: str):
   """(session, model) with theta restored from the latest checkpoint in `path`."""
-  model = build_model(settings)
-  with tf.Session(config=utils.session_config()) as sess:
-    tf.train.Saver(var_list=list(model.theta.values())).restore(
-        sess, tf.train.latest_checkpoint(path))
+  with test_session(settings) as (sess, model, restore):
+    restore(path)
     yield sess, model
+
+
+@contextlib.contextmanager
+def test_session(settings: dict):
+  """(session, model, restore): restore(path) loads theta from the latest
+  checkpoint in `path`, so one graph evaluates every checkpoint of the same
+  network shape (building the unrolled test graph costs more than a restore)."""
+  model = build_model(settings)
+  saver = tf.train.Saver(var_list=list(model.theta.values()))
+  with tf.Session(config=utils.session_config()) as sess:
+    yield sess, model, lambda path: saver.restore(sess, tf.train.latest_checkpoint(path))
 
 
 def adapted_predictions(sess, model, tasks, alpha, names, steps=None):

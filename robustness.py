@@ -279,9 +279,13 @@ def evaluate_points(points: List[Point], base: dict, logdir: str, num_tasks: int
     for role, (settings, path) in role_models(point, base, logdir).items():
       jobs.setdefault(path, (settings, []))[1].append((point, role))
   results = {p.name: {k: {} for k in EVAL_KS} for p in points}
-  for path, (settings, uses) in jobs.items():
-    with experiment.restored({**settings, 'test_num_updates': max(TEST_STEPS)},
-                             path) as (sess, model):
+  # Every model of the study is the same network (one input), so one graph serves.
+  first_settings = next(iter(jobs.values()))[0]
+  with experiment.test_session({**first_settings, 'test_num_updates': FINAL_STEP}) as (
+      sess, model, restore):
+    for path, (settings, uses) in jobs.items():
+      experiment.check_same(first_settings, settings, ('hidden',), 'evaluate', path)
+      restore(path)
       for point, role in uses:
         for k in EVAL_KS:
           alpha = (validated_alpha(sess, model, point, k, num_tasks)
