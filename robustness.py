@@ -380,12 +380,13 @@ def beats_baseline(row: dict) -> bool:
 def last_passing(stats: Dict[str, dict], axis: str, protocol: str, test) -> str:
   """The largest magnitude of an axis up to which MAML (trained on each point)
   passes `test` after FINAL_STEP steps at K=FIGURE_K."""
-  spec, passed = AXES[axis], None
-  for m in spec.magnitudes:
+  magnitudes = AXES[axis].magnitudes
+  for i, m in enumerate(magnitudes):
     if not test(final(stats, f'{axis}_{m:g}', 'maml', protocol)):
-      return 'nowhere' if passed is None else f'{passed:g} (not at {m:g})'
-    passed = m
-  return 'the whole sweep'
+      if i == 0:
+        return 'nowhere'
+      return f"{'only at' if i == 1 else 'up to'} {magnitudes[i - 1]:g} (not at {m:g})"
+  return f'over the whole sweep (up to {magnitudes[-1]:g})'
 
 
 def boundary_panels(stats: Dict[str, dict]) -> List[dict]:
@@ -507,6 +508,10 @@ def findings(stats: Dict[str, dict]) -> str:
       f"without retraining fits {span([share(n, 'standard') for n in moved])}, worst on "
       f"{paper_model_worst} ({POINTS[paper_model_worst].title}, "
       f"{good(stats, paper_model_worst, 'standard')}).",
+      '- **How far the distribution can move** before MAML meta-trained on it no '
+      f'longer fits most tasks well (median normalised MSE < {GOOD_NMSE:g}, in range): '
+      + '; '.join(f"{spec.label}: {last_passing(stats, axis, 'in_range', works)}"
+                  for axis, spec in AXES.items()) + '.',
       f"- **Products (Fig6).** MAML trained on products fits "
       f"{good(stats, 'Fig6', 'maml')} of tasks well (median normalised MSE "
       f"{final(stats, 'Fig6', 'maml')['median']:.2f}), the pretrained baseline "
@@ -574,11 +579,15 @@ def report(base: dict, logdir: str, img_dir: str, readme: str, num_tasks: int, s
     if point in SETTINGS:
       setting_figure(point, evaluations[point.name][FIGURE_K],
                      os.path.join(img_dir, point.name + '.png'), seed, num_tasks)
+  # Sections are written once every point they read has been trained.
+  has_settings = all(p.name in stats for p in SETTINGS)
+  has_all = len(stats) == len(POINTS)
   sections = {}
-  if all(p.name in stats for p in SETTINGS):
-    sections.update({'robustness_settings': settings_table(stats),
-                     'robustness_findings': findings(stats)})
-  if len(stats) == len(POINTS):
+  if has_settings:
+    sections['robustness_settings'] = settings_table(stats)
+  if has_settings and has_all:
+    sections['robustness_findings'] = findings(stats)
+  if has_all:
     plots.boundary_figure(os.path.join(img_dir, 'robustness_summary.png'),
                           boundary_panels(stats), GOOD_NMSE)
     sections.update({'robustness_sweep': sweep_table(stats),

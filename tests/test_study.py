@@ -155,3 +155,17 @@ def test_settings_table_and_findings_read_the_statistics():
   table = robustness.settings_table(stats)
   assert len(table.splitlines()) == 2 + len(robustness.SETTINGS) * len(robustness.ROLES)
   assert percent('Fig3', 'standard', 'far') in table
+
+
+@pytest.mark.parametrize('medians, expected', [
+    ((0.01, 0.05, 0.2, 0.01, 0.3), 'up to 10 (not at 20)'),
+    ((0.01, 0.5, 0.01, 0.01, 0.01), 'only at 5 (not at 10)'),
+    ((0.5,) * 5, 'nowhere'),
+    ((0.01,) * 5, 'over the whole sweep (up to 80)'),
+])
+def test_how_far_maml_works_stops_at_the_first_failure(medians, expected):
+  step = str(robustness.FINAL_STEP)
+  stats = {f'amplitude_{m:g}': {str(robustness.FIGURE_K): {'maml': {'protocols': {
+      'in_range': {step: {'median': median}}}}}}
+           for m, median in zip(robustness.AXES['amplitude'].magnitudes, medians)}
+  assert robustness.last_passing(stats, 'amplitude', 'in_range', robustness.works) == expected
