@@ -85,7 +85,10 @@ def test_points_that_are_the_same_distribution_share_a_model():
   assert folder('Fig2') == folder('amplitude_10')
   assert folder('Fig4') == folder('x_shift_1')
   assert folder('Fig7') == folder('mix_1')
-  assert len({folder(n) for n in robustness.POINTS}) == len(robustness.POINTS) - 8
+  for m in robustness.TUNED_AMPLITUDES:
+    assert folder(f'amplitude_{m}_tuned') == folder(f'amplitude_{m}')
+  shared = 8 + len(robustness.TUNED_AMPLITUDES)
+  assert len({folder(n) for n in robustness.POINTS}) == len(robustness.POINTS) - shared
 
 
 def test_mix_zero_is_the_sinusoid():
