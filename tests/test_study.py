@@ -87,7 +87,9 @@ def test_points_that_are_the_same_distribution_share_a_model():
   assert folder('Fig7') == folder('mix_1')
   for m in robustness.TUNED_AMPLITUDES:
     assert folder(f'amplitude_{m}_tuned') == folder(f'amplitude_{m}')
-  shared = 8 + len(robustness.TUNED_AMPLITUDES)
+  # 8 points reuse a setting's or the paper's model, the 5 seed-2 sweep origins
+  # share one model, the tuned checks reuse sweep models.
+  shared = 8 + 4 + len(robustness.TUNED_AMPLITUDES)
   assert len({folder(n) for n in robustness.POINTS}) == len(robustness.POINTS) - shared
 
 
@@ -101,12 +103,14 @@ def test_mix_zero_is_the_sinusoid():
 
 
 def test_point_training_and_report(tmp_path, monkeypatch):
-  """A two-point sweep and one setting, trained briefly, through the report."""
+  """A two-point sweep (two seeds) and one setting, trained briefly, through the report."""
   axis = robustness.Axis('upper bound of A', (5, 10),
                          lambda m: ('sinusoid', {'amplitude': (0.1, float(m))}))
-  points = {p.name: p for p in [robustness.SETTINGS[0]] + [
-      robustness.Point(f'amplitude_{m}', '', 'sinusoid', axis.point(m)[1], 'amplitude', m)
-      for m in axis.magnitudes]}
+  sweep = [robustness.Point(f'amplitude_{m}', '', 'sinusoid', axis.point(m)[1], 'amplitude', m)
+           for m in axis.magnitudes]
+  second_seed = [dataclasses.replace(p, name=p.name + robustness.SEED_SUFFIX, axis=None,
+                                     training={'seed': robustness.SECOND_SEED}) for p in sweep]
+  points = {p.name: p for p in [robustness.SETTINGS[0]] + sweep + second_seed}
   monkeypatch.setattr(robustness, 'AXES', {'amplitude': axis})
   monkeypatch.setattr(robustness, 'POINTS', points)
   logdir = str(tmp_path / 'logs')
@@ -114,8 +118,7 @@ def test_point_training_and_report(tmp_path, monkeypatch):
     robustness.train_point(name, BASE, logdir, print_interval=100, save_interval=100)
   readme = tmp_path / 'README.md'
   readme.write_text(''.join(f'<!-- {s} -->\nold\n<!-- /{s} -->\n' for s in (
-      'robustness_sweep', 'robustness_boundary', 'robustness_details',
-      'robustness_training_time')))
+      'robustness_sweep', 'robustness_boundary', 'robustness_training_time')))
   img = tmp_path / 'img'
   robustness.report(BASE, logdir, str(img), str(readme), num_tasks=20, seed=4)
 
@@ -127,6 +130,8 @@ def test_point_training_and_report(tmp_path, monkeypatch):
   stats = row['protocols']['time_series'][str(robustness.FINAL_STEP)]
   assert stats['n_tasks'] == 20 and 0 <= stats['fraction_good'] <= 1
   assert f"{stats['median']:.3g} ({100 * stats['fraction_good']:.0f}%)" in readme.read_text()
+  with open(os.path.join(logdir, 'robustness', 'points', robustness.ALL_POINTS_TABLE)) as f:
+    assert len(f.read().splitlines()) == 4 + len(points) * 3 * 2 * len(robustness.MEASURED)
   # Fig1 and amplitude_5 are one distribution: the same numbers.
   first = utils.read_json(os.path.join(logdir, 'robustness', 'points', 'Fig1.json'))
   same = utils.read_json(os.path.join(logdir, 'robustness', 'points', 'amplitude_5.json'))
