@@ -94,12 +94,17 @@ AXES = {
 }
 
 
+def sweep_name(axis: str, magnitude: float, suffix: str = '') -> str:
+  """The point name of a sweep coordinate, e.g. amplitude_10 (+ a check's suffix)."""
+  return f'{axis}_{magnitude:g}{suffix}'
+
+
 def sweep_points() -> List[Point]:
   points = []
   for axis, spec in AXES.items():
     for magnitude in spec.magnitudes:
       family, ranges = spec.point(magnitude)
-      points.append(Point(f'{axis}_{magnitude:g}', f'{spec.label} = {magnitude:g}',
+      points.append(Point(sweep_name(axis, magnitude), f'{spec.label} = {magnitude:g}',
                           family, ranges, axis, magnitude))
   return points
 
@@ -115,6 +120,7 @@ SWEEP_SECOND_SEED = tuple(
     for point in SWEEP)
 SEED_RUNS = ((1, ''), (SECOND_SEED, SEED_SUFFIX))   # (training seed, point name suffix)
 TUNED_AMPLITUDES = (40, 80)
+TUNED_SUFFIX = '_tuned'
 FULL_PHASE = {'phase': (0.0, 2 * math.pi)}
 CHECK_ITERATIONS = 210000
 # MAML meta-trained on the full phase circle (seed 1) fits far fewer tasks than
@@ -126,7 +132,7 @@ CHECKS = SWEEP_SECOND_SEED + (
           ranges=FULL_PHASE, training={'meta_iterations': CHECK_ITERATIONS}),
 ) + tuple(
     # Large amplitudes fail with the fixed alpha = 0.01: is it the step size?
-    dataclasses.replace(point, name=point.name + '_tuned', axis=None,
+    dataclasses.replace(point, name=point.name + TUNED_SUFFIX, axis=None,
                         title=point.title + ', test alpha chosen on validation tasks',
                         tuned_alpha=True)
     for point in SWEEP if point.axis == 'amplitude' and point.magnitude in TUNED_AMPLITUDES)
@@ -248,13 +254,11 @@ def as_failures(values: np.ndarray) -> np.ndarray:
 def nmse_statistics(values: np.ndarray) -> dict:
   """Statistics of per-task normalised MSE [B]: mean and 95% CI over finite
   tasks, median and the fraction fit well counting non-finite tasks as failures."""
-  finite = values[np.isfinite(values)]
-  std = float(np.std(finite)) if finite.size else math.nan
-  return {'mean': float(np.mean(finite)) if finite.size else math.nan,
-          'ci95': utils.CI_Z * std / math.sqrt(max(finite.size, 1)),
+  mean_ci = utils.finite_mean_ci(values)
+  return {'mean': mean_ci['mean'], 'ci95': mean_ci['ci95'],
           'median': float(np.median(as_failures(values))),
           'fraction_good': float(np.mean(as_failures(values) < GOOD_NMSE)),
-          'n_nonfinite': int(values.size - finite.size), 'n_tasks': int(values.size)}
+          'n_nonfinite': int(np.sum(~np.isfinite(values))), 'n_tasks': int(values.size)}
 
 
 def percentile_tasks(values: np.ndarray) -> List[int]:
@@ -398,18 +402,25 @@ def beats_baseline(row: dict) -> bool:
   return row['fraction_beating_baseline'] > 0.5 + SIGN_TEST_Z * 0.5 / math.sqrt(row['n_tasks'])
 
 
+def first_failure(stats: Dict[str, dict], axis: str, protocol: str, test,
+                  suffix: str = ''):
+  """Index of the first magnitude of an axis where MAML (trained on that point)
+  fails `test` after FINAL_STEP steps at K=FIGURE_K, or None; suffix picks the
+  points of another training seed."""
+  return next((i for i, m in enumerate(AXES[axis].magnitudes)
+               if not test(final(stats, sweep_name(axis, m, suffix), 'maml', protocol))), None)
+
+
 def last_passing(stats: Dict[str, dict], axis: str, protocol: str, test,
                  suffix: str = '') -> str:
-  """The largest magnitude of an axis up to which MAML (trained on each point)
-  passes `test` after FINAL_STEP steps at K=FIGURE_K; suffix picks the points
-  of another training seed."""
+  """In words: the largest magnitude up to which MAML passes `test`."""
   magnitudes = AXES[axis].magnitudes
-  for i, m in enumerate(magnitudes):
-    if not test(final(stats, f'{axis}_{m:g}{suffix}', 'maml', protocol)):
-      if i == 0:
-        return 'nowhere'
-      return f"{'only at' if i == 1 else 'up to'} {magnitudes[i - 1]:g} (not at {m:g})"
-  return f'over the whole sweep (up to {magnitudes[-1]:g})'
+  i = first_failure(stats, axis, protocol, test, suffix)
+  if i is None:
+    return f'over the whole sweep (up to {magnitudes[-1]:g})'
+  if i == 0:
+    return 'nowhere'
+  return f"{'only at' if i == 1 else 'up to'} {magnitudes[i - 1]:g} (not at {magnitudes[i]:g})"
 
 
 def boundary_panels(stats: Dict[str, dict]) -> List[dict]:
@@ -421,16 +432,16 @@ def boundary_panels(stats: Dict[str, dict]) -> List[dict]:
       for role, color in zip(ROLES, ROLE_COLORS):
         for step in TEST_STEPS:
           lines[f'{ROLES[role]}, {step} step' + ('s' if step > 1 else '')] = (
-              [final(stats, f'{axis}_{m:g}', role, protocol, step)['median']
+              [final(stats, sweep_name(axis, m), role, protocol, step)['median']
                for m in spec.magnitudes],
               {'color': color, 'ls': '-' if step == FINAL_STEP else '--'})
       lines[f"{ROLES['maml']}, seed {SECOND_SEED}, {FINAL_STEP} steps"] = (
-          [final(stats, f'{axis}_{m:g}{SEED_SUFFIX}', 'maml', protocol)['median']
+          [final(stats, sweep_name(axis, m, SEED_SUFFIX), 'maml', protocol)['median']
            for m in spec.magnitudes], {'color': ROLE_COLORS[0], 'ls': ':'})
-      lost = next((m for m in spec.magnitudes if not beats_baseline(
-          final(stats, f'{axis}_{m:g}', 'maml', protocol))), None)
+      lost = first_failure(stats, axis, protocol, beats_baseline)
       panels.append({'title': f'{axis}, {PROTOCOLS[protocol]}', 'xlabel': spec.label,
-                     'magnitudes': spec.magnitudes, 'lines': lines, 'lost': lost})
+                     'magnitudes': spec.magnitudes, 'lines': lines,
+                     'lost': None if lost is None else spec.magnitudes[lost]})
   return panels
 
 
@@ -444,9 +455,8 @@ def settings_table(stats: Dict[str, dict]) -> str:
            '|---|---|' + '---|' * len(PROTOCOLS)]
   for point in SETTINGS:
     for role, label in ROLES.items():
-      row = stats[point.name][str(FIGURE_K)][role]
       lines.append(f'| {point.name}: {point.title} | {label} | ' + ' | '.join(
-          stat_cell(row['protocols'][p][str(FINAL_STEP)]) for p in PROTOCOLS) + ' |')
+          stat_cell(final(stats, point.name, role, p)) for p in PROTOCOLS) + ' |')
   return '\n'.join(lines)
 
 
@@ -475,9 +485,8 @@ def sweep_table(stats: Dict[str, dict]) -> str:
            '|---|---|' + '---|' * len(header)]
   for axis, spec in AXES.items():
     for m in spec.magnitudes:
-      row = stats[f'{axis}_{m:g}'][str(FIGURE_K)]
       lines.append(f'| {axis} | {m:g} | ' + ' | '.join(
-          stat_cell(row[r]['protocols'][p][str(FINAL_STEP)])
+          stat_cell(final(stats, sweep_name(axis, m), r, p))
           for p in BOUNDARY_PROTOCOLS for r in ROLES) + ' |')
   return '\n'.join(lines)
 
@@ -507,23 +516,33 @@ def final_alpha(stats: Dict[str, dict], name: str, role: str) -> float:
   return stats[name][str(FIGURE_K)][role]['alpha']
 
 
+def share(stats, name, role, protocol='in_range', k=FIGURE_K) -> float:
+  """Percent of tasks fit well."""
+  return 100 * final(stats, name, role, protocol, k=k)['fraction_good']
+
+
 def good(stats, name, role, protocol='in_range', k=FIGURE_K) -> str:
-  return f"{100 * final(stats, name, role, protocol, k=k)['fraction_good']:.0f}%"
+  return f'{share(stats, name, role, protocol, k):.0f}%'
 
 
 def span(values: List[float], number: str = '{:.0f}%') -> str:
   return f'{number.format(min(values))} to {number.format(max(values))}'
 
 
+def tuned_alpha_effect(stats: Dict[str, dict], amplitude: float) -> str:
+  fixed, tuned = (sweep_name('amplitude', amplitude, suffix) for suffix in ('', TUNED_SUFFIX))
+  return (f"MAML trained with amplitude bound {amplitude:g} fits {good(stats, tuned, 'maml')} "
+          f"of tasks well in range (alpha = {final_alpha(stats, tuned, 'maml'):g}, median "
+          f"{final(stats, tuned, 'maml')['median']:.3g}) instead of {good(stats, fixed, 'maml')} "
+          f"(median {final(stats, fixed, 'maml')['median']:.3g})")
+
+
 def findings(stats: Dict[str, dict]) -> str:
   """The Results paragraph: the measured answers to the earlier study's claims,
   every number read from `stats` (K=FIGURE_K, FINAL_STEP steps)."""
-  def share(name, role, protocol='in_range'):
-    return 100 * final(stats, name, role, protocol)['fraction_good']
-
   moved = [p.name for p in SETTINGS[1:] if p.family in ('sinusoid', 'sum')]
   far_sinusoids = [p.name for p in SETTINGS if p.family != 'linear']
-  paper_model_worst = min(moved, key=lambda n: share(n, 'standard'))
+  paper_model_worst = min(moved, key=lambda n: share(stats, n, 'standard'))
   product_ratio = (final(stats, 'Fig6', 'pretrain')['median']
                    / final(stats, 'Fig6', 'maml')['median'])
   lines = [
@@ -534,10 +553,10 @@ def findings(stats: Dict[str, dict]) -> str:
       f"{100 * (1 - SPLIT_FRACTION):.0f}% of the range, never seen during adaptation: {good(stats, 'Fig1', 'maml', 'time_series')} "
       f"against {good(stats, 'Fig1', 'pretrain', 'time_series')}.",
       f"- **Moved sinusoids ({', '.join(moved)}).** MAML meta-trained on the moved "
-      f"distribution fits {span([share(n, 'maml') for n in moved])} of tasks well in range "
+      f"distribution fits {span([share(stats, n, 'maml') for n in moved])} of tasks well in range "
       f"({good(stats, 'Fig1', 'maml')} in the paper's setting), the pretrained baseline "
-      f"{span([share(n, 'pretrain') for n in moved])}. The paper's model tested there "
-      f"without retraining fits {span([share(n, 'standard') for n in moved])}, worst on "
+      f"{span([share(stats, n, 'pretrain') for n in moved])}. The paper's model tested there "
+      f"without retraining fits {span([share(stats, n, 'standard') for n in moved])}, worst on "
       f"{paper_model_worst} ({POINTS[paper_model_worst].title}, "
       f"{good(stats, paper_model_worst, 'standard')}).",
       '- **How far the distribution can move** before MAML meta-trained on it no '
@@ -546,15 +565,9 @@ def findings(stats: Dict[str, dict]) -> str:
           f"seed {seed} {last_passing(stats, axis, 'in_range', works, suffix)}"
           for seed, suffix in SEED_RUNS) for axis, spec in AXES.items()) + '.',
       '- **Large amplitudes and the step size.** With the test step size chosen on '
-      f"validation tasks instead of the meta-training alpha = {final_alpha(stats, 'amplitude_40', 'maml'):g}, "
-      + '; '.join(
-          f"MAML trained with amplitude bound {m:g} fits "
-          f"{good(stats, f'amplitude_{m:g}_tuned', 'maml')} of tasks well in range "
-          f"(alpha = {final_alpha(stats, f'amplitude_{m:g}_tuned', 'maml'):g}, median "
-          f"{final(stats, f'amplitude_{m:g}_tuned', 'maml')['median']:.3g}) instead of "
-          f"{good(stats, f'amplitude_{m:g}', 'maml')} (median "
-          f"{final(stats, f'amplitude_{m:g}', 'maml')['median']:.3g})"
-          for m in TUNED_AMPLITUDES) + '.',
+      'validation tasks instead of the meta-training alpha = '
+      f"{final_alpha(stats, sweep_name('amplitude', TUNED_AMPLITUDES[0]), 'maml'):g}, "
+      + '; '.join(tuned_alpha_effect(stats, m) for m in TUNED_AMPLITUDES) + '.',
       f"- **Products (Fig6).** MAML trained on products fits "
       f"{good(stats, 'Fig6', 'maml')} of tasks well (median normalised MSE "
       f"{final(stats, 'Fig6', 'maml')['median']:.2f}), the pretrained baseline "
@@ -583,7 +596,7 @@ def findings(stats: Dict[str, dict]) -> str:
       f"{span([final(stats, n, 'maml', 'far')['median'] for n in far_sinusoids], '{:.3g}')} "
       f"across Fig1-Fig7 (1 = predicting the task's mean), the pretrained baseline's "
       f"{span([final(stats, n, 'pretrain', 'far')['median'] for n in far_sinusoids], '{:.3g}')}; "
-      f"no model fits more than {max(share(n, r, 'far') for n in far_sinusoids for r in ROLES):.0f}% "
+      f"no model fits more than {max(share(stats, n, r, 'far') for n in far_sinusoids for r in ROLES):.0f}% "
       'of the tasks of any of these settings well there.',
   ]
   return '\n'.join(lines)

@@ -83,6 +83,14 @@ def update_readme(path: str, sections: Dict[str, str]):
   atomic_write(path, text)
 
 
+def finite_mean_ci(values: np.ndarray) -> Dict[str, float]:
+  """Mean, std and 95% CI half-width (1.96 std / sqrt(n)) over the finite values."""
+  finite = values[np.isfinite(values)]
+  std = float(np.std(finite)) if finite.size else math.nan
+  return {'mean': float(np.mean(finite)) if finite.size else math.nan, 'std': std,
+          'ci95': CI_Z * std / math.sqrt(max(finite.size, 1))}
+
+
 def loss_statistics(losses: np.ndarray) -> List[Dict[str, float]]:
   """Per-step statistics of per-task losses.
 
@@ -99,12 +107,9 @@ def loss_statistics(losses: np.ndarray) -> List[Dict[str, float]]:
     finite = row[is_finite]
     with np.errstate(invalid='ignore'):   # non-finite tasks have their own count
       n_worse = int(np.sum(is_finite & (row > losses[0])))
-    std = float(np.std(finite)) if finite.size else math.nan
     stats.append({
         'step': step,
-        'mean': float(np.mean(finite)) if finite.size else math.nan,
-        'std': std,
-        'ci95': CI_Z * std / math.sqrt(max(finite.size, 1)),
+        **finite_mean_ci(row),
         'median': float(np.median(finite)) if finite.size else math.nan,
         'n_worse': n_worse,
         'n_nonfinite': int(row.size - finite.size),
