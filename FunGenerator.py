@@ -209,11 +209,6 @@ class TaskGenerator:
     return np.stack([params[p] for p in self.family.oracle_params], axis=-1)
 
 
-def split(x: np.ndarray, y: np.ndarray, k: int):
-  """First k points of each task are the support set a, the rest the query set b."""
-  return (x[:, :k], y[:, :k]), (x[:, k:], y[:, k:])
-
-
 def with_features(x: np.ndarray, features: np.ndarray) -> np.ndarray:
   """Appends per-task features [B, P] to every point: [B, N, 1] -> [B, N, 1 + P]."""
   tiled = np.broadcast_to(features[:, np.newaxis, :], x.shape[:2] + features.shape[-1:])

@@ -9,6 +9,7 @@ Flags are read here only; the library modules take explicit arguments.
 import dataclasses
 import math
 import os
+import shutil
 import sys
 
 from absl import app
@@ -18,19 +19,55 @@ import experiment
 from experiment import CommandError
 import FunGenerator
 import paper
-import robustness
-import utils
+from study import points as study_points
+from study import protocols as study_protocols
+from study import report as study_report
 
-MODES = ('all', 'train', 'eval', 'plot', 'benchmark', 'report', 'reproduce', 'point', 'points')
+ROOT = os.path.dirname(os.path.abspath(__file__))
 METHODS = ('maml', 'pretrain', 'oracle')
-DEFAULT_RANGES = experiment.DEFAULT_RANGES
+DEFAULTS = experiment.Settings()
+DEFAULT_RANGES = DEFAULTS.ranges
+# Flags that define a model: its settings, stored in config.json.
+SETTINGS_FLAGS = ('method', 'first_order', 'K', 'meta_batch_size', 'meta_iterations', 'alpha',
+                  'beta', 'num_updates', 'test_num_updates', 'hidden', 'family', 'amplitude',
+                  'phase', 'frequency', 'x_range', 'mix', 'slope', 'offset', 'curvature',
+                  'noise_std', 'seed', 'iterations_per_run')
+TRAIN_FLAGS = ('logdir', 'exp_name', 'resume', 'print_interval', 'save_interval')
+EVAL_FLAGS = ('logdir', 'exp_name', 'eval_k', 'eval_alpha', 'eval_seed')
+# The flags each mode uses; any other flag given on the command line is refused.
+# In report, reproduce and point modes the models are the project's (the
+# paper's and the study's definitions), so no flag may change them.
+MODE_FLAGS = {
+    'all': SETTINGS_FLAGS + TRAIN_FLAGS + EVAL_FLAGS + ('num_eval_tasks', 'img_dir'),
+    'train': SETTINGS_FLAGS + TRAIN_FLAGS,
+    'eval': SETTINGS_FLAGS + EVAL_FLAGS + ('num_eval_tasks',),
+    'plot': SETTINGS_FLAGS + EVAL_FLAGS + ('img_dir',),
+    'benchmark': tuple(f for f in SETTINGS_FLAGS if f != 'meta_iterations')
+                 + ('logdir', 'benchmark_repeats', 'benchmark_seconds'),
+    'report': ('logdir', 'img_dir', 'readme', 'num_eval_tasks', 'eval_seed'),
+    'reproduce': ('logdir', 'img_dir', 'readme', 'num_eval_tasks', 'eval_seed',
+                  'print_interval', 'save_interval'),
+    'point': ('point', 'logdir', 'print_interval', 'save_interval'),
+    'points': (),
+}
+MODES = tuple(MODE_FLAGS)
+# In eval and plot modes a model flag must agree with the checkpoint's config;
+# these say how to get what such a flag would have asked for.
+EVAL_HINTS = {'K': 'evaluate at another K with --eval_k',
+              'alpha': 'adapt with another step size with --eval_alpha',
+              'seed': 'draw other test tasks with --eval_seed'}
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('mode', 'all',
-                  'all = train, then eval, then plot; report = regenerate every README figure '
-                  'and table from the checkpoints in <logdir>; reproduce = train all those '
-                  'models, then report; point = train the models of one robustness --point; '
-                  f'points = list the point names. One of {", ".join(MODES)}.')
+flags.DEFINE_string(
+    'mode', 'all',
+    'all = train, then eval, then plot; report = regenerate every README figure and table '
+    'from the checkpoints in <logdir>; reproduce = train all those models, then report '
+    '(figures and README go to <logdir>/Img and <logdir>/README.md unless --img_dir/--readme '
+    'say otherwise); point = train the models of one robustness --point; points = list the '
+    f'point names. One of {", ".join(MODES)}. Each mode refuses, with one line, any flag it '
+    'does not use: ' + '; '.join(f'{m}: {", ".join(f) or "none"}' for m, f in MODE_FLAGS.items())
+    + '. In eval and plot modes the model flags must agree with the checkpoint\'s '
+    'config.json, except --test_num_updates, the number of steps evaluated.')
 flags.DEFINE_string('method', 'maml',
                   'maml: meta-learn theta; pretrain: one network regressed on all '
                   'tasks jointly; oracle: pretrain with the task parameters as inputs.')
@@ -41,9 +78,10 @@ flags.DEFINE_integer('meta_iterations', 70000, 'Meta-iterations (Adam steps of s
 flags.DEFINE_float('alpha', 0.01, 'alpha: inner step size (the original code\'s 1e-3 default is a trap).')
 flags.DEFINE_float('beta', 0.001, 'beta: meta step size, the Adam learning rate.')
 flags.DEFINE_integer('num_updates', 1, 'Inner gradient steps at meta-training.')
-flags.DEFINE_integer('test_num_updates', 10, 'Inner gradient steps at meta-test (0..N are evaluated).')
+flags.DEFINE_integer('test_num_updates', 10, 'Inner gradient steps at meta-test (0..N are '
+                     'evaluated; in eval mode, default: the trained model\'s).')
 flags.DEFINE_list('hidden', ['40', '40'], 'Hidden layer sizes.')
-flags.DEFINE_string('family', 'sinusoid', f'Task family, one of {sorted(FunGenerator.FAMILIES)}.')
+flags.DEFINE_string('family', DEFAULTS.family, f'Task family, one of {sorted(FunGenerator.FAMILIES)}.')
 flags.DEFINE_list('amplitude', list(map(str, DEFAULT_RANGES.amplitude)), 'Amplitude range [min,max].')
 flags.DEFINE_list('phase', list(map(str, DEFAULT_RANGES.phase)), 'Phase range phi [min,max] in radians, y = a sin(2 pi w x - phi).')
 flags.DEFINE_list('frequency', list(map(str, DEFAULT_RANGES.frequency)), 'Frequency range w [min,max], cycles per unit.')
@@ -57,12 +95,13 @@ flags.DEFINE_string('point', '', 'Robustness study point for --mode=point (list 
 flags.DEFINE_integer('seed', 1, 'Seed of initialisation and training tasks.')
 flags.DEFINE_integer('eval_seed', 12345, 'Seed of the held-out evaluation tasks.')
 flags.DEFINE_integer('num_eval_tasks', 600, 'Held-out tasks per evaluation.')
-flags.DEFINE_list('eval_k', [], 'K values to evaluate (default: --K).')
-flags.DEFINE_float('eval_alpha', None, 'Test-time step size (default: --alpha).')
+flags.DEFINE_list('eval_k', [], 'K values to evaluate (default: the K the model was trained with).')
+flags.DEFINE_float('eval_alpha', None, 'Test-time step size (default: the model\'s training alpha).')
 flags.DEFINE_string('logdir', 'logs', 'Folder of the experiment folders.')
 flags.DEFINE_string('exp_name', '', 'Experiment folder name (default: built from the settings).')
-flags.DEFINE_string('img_dir', 'Img', 'Folder of the figures.')
-flags.DEFINE_string('readme', 'README.md', 'README whose generated tables --mode=report rewrites.')
+flags.DEFINE_string('img_dir', 'Img', 'Folder of the figures (reproduce mode: <logdir>/Img).')
+flags.DEFINE_string('readme', 'README.md', 'README whose generated sections report and reproduce '
+                    'modes rewrite (reproduce mode: <logdir>/README.md, a copy of README.md).')
 flags.DEFINE_bool('resume', False, 'Continue training from the last checkpoint in the experiment folder.')
 flags.DEFINE_integer('iterations_per_run', 100, 'Meta-iterations per session.run (one data transfer).')
 flags.DEFINE_integer('print_interval', 5000, 'Meta-iterations between progress lines.')
@@ -95,9 +134,28 @@ def check_choice(name: str, allowed):
                        f'{", ".join(allowed)}')
 
 
+def given(name: str) -> bool:
+  """True if the flag was on the command line."""
+  return bool(FLAGS[name].present)
+
+
+def refuse_unused_flags():
+  """Every flag given either applies to the mode or stops the run."""
+  used = set(MODE_FLAGS[FLAGS.mode]) | {'mode'}
+  for name in sorted(FLAGS.get_key_flags_for_module(sys.modules[__name__]),
+                     key=lambda f: f.name):
+    if name.present and name.name not in used:
+      why = (" (the paper's and the study's models are defined by the project)"
+             if FLAGS.mode in ('report', 'reproduce', 'point') and name.name in SETTINGS_FLAGS
+             else '')
+      raise CommandError(f'--{name.name} does not apply to --mode={FLAGS.mode}{why}; '
+                         f'that mode takes {", ".join("--" + f for f in sorted(used))}')
+
+
 def validate_flags():
   """One-line errors for values the run cannot use, before anything is touched."""
   check_choice('mode', MODES)
+  refuse_unused_flags()
   check_choice('method', METHODS)
   check_choice('family', sorted(FunGenerator.FAMILIES))
   for name in POSITIVE_INTEGERS:
@@ -110,28 +168,79 @@ def validate_flags():
   if not (math.isfinite(FLAGS.noise_std) and FLAGS.noise_std >= 0):
     raise CommandError(f'--noise_std={FLAGS.noise_std}: must be a finite number >= 0')
   if FLAGS.mode == 'point':
-    check_choice('point', sorted(robustness.POINTS))
+    check_choice('point', sorted(study_points.POINTS))
   for name in ('hidden', 'eval_k'):
     if not all(v.isdigit() and int(v) >= 1 for v in getattr(FLAGS, name)):
       raise CommandError(f'--{name}={",".join(getattr(FLAGS, name))}: must be '
                          'comma-separated integers >= 1')
 
 
-def settings_from_flags() -> dict:
-  """Every setting of a run, as stored in config.json."""
+def settings_from_flags() -> experiment.Settings:
+  """The settings of the run the flags describe."""
   ranges = dataclasses.replace(
       DEFAULT_RANGES, x=parse_range('x_range'), noise_std=FLAGS.noise_std,
       **{name: parse_range(name) for name in RANGE_FLAGS})
-  return utils.jsonable({
-      'method': FLAGS.method, 'first_order': FLAGS.first_order, 'K': FLAGS.K,
-      'meta_batch_size': FLAGS.meta_batch_size,
-      'meta_iterations': FLAGS.meta_iterations, 'alpha': FLAGS.alpha,
-      'beta': FLAGS.beta, 'num_updates': FLAGS.num_updates,
-      'test_num_updates': FLAGS.test_num_updates,
-      'hidden': [int(h) for h in FLAGS.hidden], 'family': FLAGS.family,
-      'ranges': dataclasses.asdict(ranges), 'seed': FLAGS.seed,
-      'iterations_per_run': FLAGS.iterations_per_run,
-  })
+  return experiment.Settings(
+      method=FLAGS.method, first_order=FLAGS.first_order, K=FLAGS.K,
+      meta_batch_size=FLAGS.meta_batch_size, meta_iterations=FLAGS.meta_iterations,
+      alpha=FLAGS.alpha, beta=FLAGS.beta, num_updates=FLAGS.num_updates,
+      test_num_updates=FLAGS.test_num_updates, hidden=tuple(int(h) for h in FLAGS.hidden),
+      family=FLAGS.family, ranges=ranges, seed=FLAGS.seed,
+      iterations_per_run=FLAGS.iterations_per_run)
+
+
+def flag_value(settings: experiment.Settings, name: str):
+  """The value of a model flag in `settings` (range flags live in settings.ranges)."""
+  if name == 'x_range':
+    return settings.ranges.x
+  if name in RANGE_FLAGS or name == 'noise_std':
+    return getattr(settings.ranges, name)
+  return getattr(settings, name)
+
+
+def check_model_flags(saved: experiment.Settings, requested: experiment.Settings, path: str):
+  """In eval and plot modes, each model flag given must agree with the checkpoint."""
+  for name in SETTINGS_FLAGS:
+    if given(name) and name != 'test_num_updates':
+      asked, trained = flag_value(requested, name), flag_value(saved, name)
+      if asked != trained:
+        hint = EVAL_HINTS.get(name, 'a checkpoint is evaluated with the settings it was '
+                                    'trained with')
+        raise CommandError(f'--{name}={asked}: {path} was trained with {name}={trained}; {hint}')
+
+
+def report_outputs():
+  """(img_dir, readme) of report and reproduce modes: reproduce writes beside its
+  retrained checkpoints unless told otherwise, so the shipped ones stay."""
+  if FLAGS.mode != 'reproduce':
+    return FLAGS.img_dir, FLAGS.readme
+  img_dir = FLAGS.img_dir if given('img_dir') else os.path.join(FLAGS.logdir, 'Img')
+  readme = FLAGS.readme if given('readme') else os.path.join(FLAGS.logdir, 'README.md')
+  if not os.path.exists(readme):
+    experiment.make_experiment_dir(os.path.dirname(readme) or '.')
+    shutil.copy(os.path.join(ROOT, 'README.md'), readme)
+  return img_dir, readme
+
+
+def report(img_dir: str, readme: str):
+  """Re-evaluates the paper's models and the study's points, then redraws and
+  rewrites every figure and README section from the results files."""
+  paper_results = paper.report(FLAGS.logdir, img_dir, readme, FLAGS.num_eval_tasks,
+                               FLAGS.eval_seed)
+  study_protocols.evaluate(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed)
+  study_results = study_report.report(FLAGS.logdir, img_dir, readme)
+  experiment.warn_if_mixed(
+      [r for by_k in paper_results.values() for r in by_k.values()]
+      + list(study_results.values()))
+
+
+def evaluation_settings(settings: experiment.Settings, path: str) -> experiment.Settings:
+  """The checkpoint's settings, with --test_num_updates if given."""
+  saved = experiment.load_settings(path)
+  check_model_flags(saved, settings, path)
+  if given('test_num_updates'):
+    saved = dataclasses.replace(saved, test_num_updates=FLAGS.test_num_updates)
+  return saved
 
 
 # -------------------------------------------------------------------- main --
@@ -140,34 +249,37 @@ def run():
   validate_flags()
   settings = settings_from_flags()
   if FLAGS.mode == 'points':
-    print('\n'.join(robustness.POINTS))
+    print('\n'.join(study_points.POINTS))
     return
   if FLAGS.mode == 'point':
-    robustness.train_point(FLAGS.point, settings, FLAGS.logdir, FLAGS.print_interval,
-                           FLAGS.save_interval)
+    study_points.train_point(FLAGS.point, FLAGS.logdir, FLAGS.print_interval,
+                             FLAGS.save_interval)
     return
   if FLAGS.mode in ('report', 'reproduce'):
+    img_dir, readme = report_outputs()
     if FLAGS.mode == 'reproduce':
-      paper.train_all(settings, FLAGS.logdir, FLAGS.print_interval, FLAGS.save_interval)
-      for name in robustness.POINTS:
-        robustness.train_point(name, settings, FLAGS.logdir, FLAGS.print_interval,
-                               FLAGS.save_interval)
-    paper.report(FLAGS.logdir, FLAGS.img_dir, FLAGS.readme, FLAGS.num_eval_tasks,
-                 FLAGS.eval_seed)
-    robustness.report(settings, FLAGS.logdir, FLAGS.img_dir, FLAGS.readme,
-                      FLAGS.num_eval_tasks, FLAGS.eval_seed)
+      paper.train_all(FLAGS.logdir, FLAGS.print_interval, FLAGS.save_interval)
+      for name in study_points.POINTS:
+        study_points.train_point(name, FLAGS.logdir, FLAGS.print_interval, FLAGS.save_interval)
+    report(img_dir, readme)
     return
   if FLAGS.mode == 'benchmark':
     experiment.benchmark(settings, os.path.join(FLAGS.logdir, 'benchmark.json'),
                          FLAGS.benchmark_repeats, FLAGS.benchmark_seconds)
     return
-  path = os.path.join(FLAGS.logdir, FLAGS.exp_name or experiment.experiment_name(settings))
+  if FLAGS.exp_name:
+    path = os.path.join(FLAGS.logdir, FLAGS.exp_name)
+  elif FLAGS.resume:
+    path = experiment.find_run(FLAGS.logdir, settings)
+  else:
+    path = os.path.join(FLAGS.logdir, experiment.experiment_name(settings))
   if FLAGS.mode in ('all', 'train'):
     experiment.train(settings, path, FLAGS.resume, FLAGS.print_interval, FLAGS.save_interval)
-  saved = experiment.load_settings(path)
-  experiment.check_same(saved, settings, experiment.MODEL_KEYS, 'evaluate', path)
-  eval_ks = [int(k) for k in FLAGS.eval_k] or [saved['K']]
-  alpha = saved['alpha'] if FLAGS.eval_alpha is None else FLAGS.eval_alpha
+  if FLAGS.mode == 'train':
+    return
+  saved = evaluation_settings(settings, path)
+  eval_ks = [int(k) for k in FLAGS.eval_k] or [saved.K]
+  alpha = saved.alpha if FLAGS.eval_alpha is None else FLAGS.eval_alpha
   if FLAGS.mode in ('all', 'eval'):
     for k in eval_ks:
       stats = experiment.evaluate(saved, path, k, FLAGS.num_eval_tasks, FLAGS.eval_seed, alpha)

@@ -19,7 +19,8 @@ benchmark: $(VENV)/.installed
 figures: $(VENV)/.installed
 	$(PY) Main.py --mode=report
 
-# Retrains every model (paper and robustness study) into logs/retrained, then regenerates from it.
+# Retrains every model (paper and robustness study) into logs/retrained, then regenerates from it
+# into logs/retrained/Img and logs/retrained/README.md (the shipped Img/ and README.md stay).
 reproduce: $(VENV)/.installed
 	$(PY) Main.py --mode=reproduce --logdir=logs/retrained
 

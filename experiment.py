@@ -1,16 +1,21 @@
 """Runs of one experiment: settings, task data, training, evaluation, benchmark.
 
-No flags here: every function takes the settings dict that Main.py builds from
-its flags and that config.json stores, so tests and paper.py call them directly.
+No flags here: every function takes the `Settings` that Main.py builds from its
+flags and that config.json stores, so tests, paper.py and the study call them
+directly.
 """
 import contextlib
 import dataclasses
+import fcntl
+import glob
+import hashlib
 import json
 import math
 import os
 import signal
+import subprocess
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -20,18 +25,17 @@ import FunGenerator  # pylint: disable=wrong-import-position
 import maml  # pylint: disable=wrong-import-position
 import plots  # pylint: disable=wrong-import-position
 
-DEFAULT_RANGES = FunGenerator.TaskRanges()
 GRID_POINTS = 100        # evenly spaced x for the whole-curve MSE
 PLOT_STEPS = (0, 1, 10)
 NUM_PLOT_TASKS = 3
 WARMUP_RUNS = 2
 BENCHMARK_EVAL_TASKS = 600
-# Settings that change the graph or the task distribution: a checkpoint can
-# only be evaluated or resumed with the same values. The meta step size beta
-# and the iteration count may change on resume (a learning-rate schedule).
-MODEL_KEYS = ('method', 'hidden', 'family', 'ranges')
-RESUME_KEYS = MODEL_KEYS + ('first_order', 'K', 'meta_batch_size', 'alpha',
-                            'num_updates', 'seed', 'iterations_per_run')
+CHECKPOINTS_KEPT = 2
+# Test-time step sizes tried on validation tasks (0 = no fine-tuning, which a
+# baseline told the task, like the oracle, may prefer).
+STEP_SIZES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
+VALIDATION_SEED = 999    # validation tasks: a stream disjoint from every eval seed
+ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 class CommandError(Exception):
@@ -40,95 +44,146 @@ class CommandError(Exception):
 
 # ----------------------------------------------------------------- settings --
 
-def experiment_name(settings: dict) -> str:
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """Every setting of one run; the defaults are the paper's (sec. 5.1, app. B).
+
+  config.json and every result file store `to_json()`; nothing else turns
+  settings into JSON.
+  """
+  method: str = 'maml'             # maml, pretrain or oracle
+  first_order: bool = False
+  K: int = 10                      # points in the support set a and in the query set b
+  meta_batch_size: int = 25
+  meta_iterations: int = 70000
+  alpha: float = 0.01              # inner step size
+  beta: float = 0.001              # meta step size (Adam)
+  num_updates: int = 1             # inner steps at meta-training
+  test_num_updates: int = 10       # inner steps at meta-test
+  hidden: Tuple[int, ...] = (40, 40)
+  family: str = 'sinusoid'
+  ranges: FunGenerator.TaskRanges = FunGenerator.TaskRanges()
+  seed: int = 1
+  iterations_per_run: int = 100    # meta-iterations per session.run
+
+  def to_json(self) -> dict:
+    return utils.jsonable(dataclasses.asdict(self))
+
+  @classmethod
+  def from_json(cls, data: dict) -> 'Settings':
+    ranges = FunGenerator.TaskRanges(**{
+        k: tuple(v) if isinstance(v, list) else v for k, v in data['ranges'].items()})
+    return cls(**{**data, 'hidden': tuple(data['hidden']), 'ranges': ranges})
+
+
+DEFAULT_RANGES = FunGenerator.TaskRanges()
+# Settings that change the graph or the task distribution: a checkpoint can
+# only be evaluated or resumed with the same values. The meta step size beta
+# and the iteration count may change on resume (a learning-rate schedule).
+MODEL_KEYS = ('method', 'hidden', 'family', 'ranges')
+RESUME_KEYS = MODEL_KEYS + ('first_order', 'K', 'meta_batch_size', 'alpha',
+                            'num_updates', 'seed', 'iterations_per_run')
+
+
+def experiment_name(settings: Settings) -> str:
   """A folder name that spells out the hyperparameters (non-default ranges too)."""
   s = settings
-  parts = [s['method'] + ('_fo' if s['first_order'] else ''), s['family'],
-           f"K{s['K']}", f"mb{s['meta_batch_size']}", f"a{s['alpha']:g}",
-           f"b{s['beta']:g}", f"s{s['num_updates']}",
-           'h' + 'x'.join(map(str, s['hidden'])), f"it{s['meta_iterations']}"]
-  defaults = dataclasses.asdict(DEFAULT_RANGES)
-  for key, value in sorted(s['ranges'].items()):
-    if value != utils.jsonable(defaults[key]):
-      parts.append(key + '-'.join(f'{v:g}' for v in np.atleast_1d(value)))
-  return '_'.join(parts + [f"seed{s['seed']}"])
+  parts = [s.method + ('_fo' if s.first_order else ''), s.family, f'K{s.K}',
+           f'mb{s.meta_batch_size}', f'a{s.alpha:g}', f'b{s.beta:g}', f's{s.num_updates}',
+           'h' + 'x'.join(map(str, s.hidden)), f'it{s.meta_iterations}']
+  for field in dataclasses.fields(FunGenerator.TaskRanges):
+    value = getattr(s.ranges, field.name)
+    if value != getattr(DEFAULT_RANGES, field.name):
+      parts.append(field.name + '-'.join(f'{v:g}' for v in np.atleast_1d(value)))
+  return '_'.join(parts + [f'seed{s.seed}'])
 
 
-def task_ranges(settings: dict) -> FunGenerator.TaskRanges:
-  return FunGenerator.TaskRanges(**{
-      k: tuple(v) if isinstance(v, list) else v for k, v in settings['ranges'].items()})
-
-
-def model_config(settings: dict) -> maml.MAMLConfig:
-  family = FunGenerator.FAMILIES[settings['family']]
-  extra_inputs = len(family.oracle_params) if settings['method'] == 'oracle' else 0
+def model_config(settings: Settings) -> maml.MAMLConfig:
+  family = FunGenerator.FAMILIES[settings.family]
+  extra_inputs = len(family.oracle_params) if settings.method == 'oracle' else 0
   return maml.MAMLConfig(
-      dim_input=1 + extra_inputs, dim_hidden=tuple(settings['hidden']),
-      alpha=settings['alpha'], beta=settings['beta'],
-      num_updates=settings['num_updates'],
-      test_num_updates=settings['test_num_updates'],
-      first_order=settings['first_order'], seed=settings['seed'])
+      dim_input=1 + extra_inputs, dim_hidden=settings.hidden, alpha=settings.alpha,
+      beta=settings.beta, num_updates=settings.num_updates,
+      test_num_updates=settings.test_num_updates, first_order=settings.first_order,
+      seed=settings.seed)
 
 
-def build_model(settings: dict) -> maml.MAML:
+def build_model(settings: Settings) -> maml.MAML:
   tf.reset_default_graph()
-  objective = 'maml' if settings['method'] == 'maml' else 'joint'
+  objective = 'maml' if settings.method == 'maml' else 'joint'
   return maml.MAML(model_config(settings), objective,
-                   meta_batch_size=settings['meta_batch_size'],
-                   num_support=settings['K'], num_query=settings['K'])
+                   meta_batch_size=settings.meta_batch_size,
+                   num_support=settings.K, num_query=settings.K)
 
 
-def check_same(saved: dict, requested: dict, keys, action: str, path: str):
+def check_same(saved: Settings, requested: Settings, keys, action: str, path: str):
   for key in keys:
-    if saved.get(key) != requested.get(key):
+    if getattr(saved, key) != getattr(requested, key):
       raise CommandError(
-          f'cannot {action} {path}: it was trained with {key}={saved.get(key)}, '
-          f'the flags ask for {key}={requested.get(key)}')
+          f'cannot {action} {path}: it was trained with {key}={getattr(saved, key)}, '
+          f'the flags ask for {key}={getattr(requested, key)}')
 
 
 # -------------------------------------------------------------------- data --
 
-def with_oracle_inputs(settings, generator, x, params):
-  """Appends the task parameters to x for the oracle; identity otherwise."""
-  if settings['method'] != 'oracle':
-    return x
-  return FunGenerator.with_features(x, generator.oracle_features(params))
-
-
-def training_chunk(settings: dict, ranges, start: int, size: int):
+def training_chunk(settings: Settings, start: int, size: int):
   """Meta-batches of iterations start..start+size-1, as [T, B, K, dim] arrays.
 
   The generator is seeded by (seed, start), so a resumed run sees exactly the
   tasks an uninterrupted run would have seen.
   """
-  b, k = settings['meta_batch_size'], settings['K']
-  generator = FunGenerator.TaskGenerator(settings['family'], ranges,
-                                         seed=[settings['seed'], start])
+  b, k = settings.meta_batch_size, settings.K
+  generator = FunGenerator.TaskGenerator(settings.family, settings.ranges,
+                                         seed=[settings.seed, start])
   x, y, params = generator.sample(size * b, 2 * k)
-  x = with_oracle_inputs(settings, generator, x, params)
+  if settings.method == 'oracle':
+    x = FunGenerator.with_features(x, generator.oracle_features(params))
   x = x.reshape(size, b, 2 * k, -1)
   y = y.reshape(size, b, 2 * k, -1)
   return x[:, :, :k], y[:, :, :k], x[:, :, k:], y[:, :, k:]
 
 
-def evaluation_tasks(settings: dict, k: int, num_tasks: int, seed: int,
-                     support_range: FunGenerator.Range = None):
-  """Held-out tasks: K support points, K query points, a dense grid (noise-free).
+def held_out_tasks(family: str, ranges: FunGenerator.TaskRanges, num_tasks: int, seed: int,
+                   sampled: Dict[str, Tuple[int, FunGenerator.Range]],
+                   grids: Dict[str, FunGenerator.Range]) -> dict:
+  """The one sampler of held-out tasks, for evaluation, validation and the study.
 
-  Task parameters are drawn first, so every K sees the same tasks.
-  support_range: draw the support points from this part of the x range only.
+  Task parameters are drawn first, so every K sees the same tasks; then, per
+  set of `sampled` ({name: (points per task, x range or None for the whole
+  range)}), x ~ U[range] and y = f(x) + noise; then the noise-free dense grids
+  ({name: x range or None}).
+
+  Returns {'params': {name: [B]}, name: (x, y) for every set, [B, N, 1]}.
   """
-  ranges = task_ranges(settings)
-  generator = FunGenerator.TaskGenerator(settings['family'], ranges, seed=seed)
-  params = generator.sample_params(num_tasks)
-  support_x = generator.sample_x(num_tasks, k, support_range)
-  query_x = generator.sample_x(num_tasks, k)
-  grid_x = generator.grid_x(num_tasks, GRID_POINTS)
-  tasks = {'params': params}
-  for name, x, noisy in (('support', support_x, True), ('query', query_x, True),
-                         ('grid', grid_x, False)):
-    tasks[name] = (x, generator.targets(x, params, noisy))
-    tasks[name + '_inputs'] = with_oracle_inputs(settings, generator, x, params)
+  generator = FunGenerator.TaskGenerator(family, ranges, seed=seed)
+  tasks = {'params': generator.sample_params(num_tasks)}
+  for name, (num_points, x_range) in sampled.items():
+    x = generator.sample_x(num_tasks, num_points, x_range)
+    tasks[name] = (x, generator.targets(x, tasks['params']))
+  for name, x_range in grids.items():
+    x = generator.grid_x(num_tasks, GRID_POINTS, x_range)
+    tasks[name] = (x, generator.targets(x, tasks['params'], noisy=False))
+  return tasks
+
+
+def network_inputs(settings: Settings, family: str, x: np.ndarray, params) -> np.ndarray:
+  """The network's inputs at x: x itself, or x and the task parameters for the oracle."""
+  if settings.method != 'oracle':
+    return x
+  features = FunGenerator.TaskGenerator(family).oracle_features(params)
+  return FunGenerator.with_features(x, features)
+
+
+def evaluation_tasks(settings: Settings, k: int, num_tasks: int, seed: int,
+                     support_range: FunGenerator.Range = None) -> dict:
+  """Held-out tasks of the model's distribution: K support points (from
+  `support_range` if given), K query points, a noise-free grid; each set also
+  as the network's inputs (`<set>_inputs`)."""
+  tasks = held_out_tasks(settings.family, settings.ranges, num_tasks, seed,
+                         {'support': (k, support_range), 'query': (k, None)}, {'grid': None})
+  for name in ('support', 'query', 'grid'):
+    tasks[name + '_inputs'] = network_inputs(settings, settings.family, tasks[name][0],
+                                             tasks['params'])
   return tasks
 
 
@@ -164,57 +219,139 @@ def make_experiment_dir(path: str):
     raise CommandError(f'--logdir: cannot write {path} ({e.strerror})')
 
 
+@contextlib.contextmanager
+def folder_lock(path: str):
+  """One run at a time per experiment folder: an exclusive flock on <path>/.lock,
+  which the OS releases when the process ends, however it ends."""
+  with open(os.path.join(path, '.lock'), 'a+') as lock:
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      lock.seek(0)
+      raise CommandError(f'{path} is in use by another run (pid {lock.read().strip() or "?"}); '
+                         'wait for it to end or choose another --exp_name/--logdir')
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    yield
+
+
 def has_checkpoint(path: str) -> bool:
   return os.path.isdir(path) and tf.train.latest_checkpoint(path) is not None
 
 
-def load_settings(path: str) -> dict:
+def checkpoint_step(path: str) -> int:
+  return int(tf.train.latest_checkpoint(path).rsplit('-', 1)[1])
+
+
+def read_config(path: str) -> Tuple[Settings, List[dict]]:
+  """(settings, history) of the trained run in `path`.
+
+  history: one segment per training session, {'start', 'end', 'beta'}, where
+  `end` is the last iteration saved with that meta step size.
+  """
   config_path = os.path.join(path, 'config.json')
   if not os.path.exists(config_path) or not has_checkpoint(path):
     raise CommandError(f'--logdir/--exp_name: no trained checkpoint in {path}; '
                        'train it first (--mode=train) or point there a trained run')
-  return utils.read_json(config_path)['settings']
+  try:
+    config = utils.read_json(config_path)
+    settings = Settings.from_json(config['settings'])
+  except (ValueError, KeyError, TypeError) as e:
+    raise CommandError(f'{config_path} is unreadable ({type(e).__name__}: {e}); '
+                       'restore it (e.g. git checkout) or retrain into another folder')
+  history = config.get('history') or [{'start': 0, 'end': checkpoint_step(path),
+                                       'beta': settings.beta}]
+  return settings, history
 
 
-def train(settings: dict, path: str, resume: bool = False, print_interval: int = 5000,
+def load_settings(path: str) -> Settings:
+  return read_config(path)[0]
+
+
+def write_config(path: str, settings: Settings, history: List[dict]):
+  utils.write_json(os.path.join(path, 'config.json'), {
+      'settings': settings.to_json(), 'history': history,
+      'versions': {'tensorflow': tf.__version__, 'numpy': np.__version__}})
+
+
+def find_run(logdir: str, settings: Settings) -> str:
+  """The run in `logdir` that a resume with these settings continues: the one
+  trained with the same RESUME_KEYS, whatever its beta and iteration count."""
+  matches = []
+  for config_path in sorted(glob.glob(os.path.join(logdir, '*', 'config.json'))):
+    path = os.path.dirname(config_path)
+    try:
+      saved = load_settings(path)
+    except CommandError:
+      continue
+    if all(getattr(saved, key) == getattr(settings, key) for key in RESUME_KEYS):
+      matches.append(path)
+  if not matches:
+    raise CommandError(f'--resume: no run in {logdir} was trained with these settings; '
+                       'name the folder with --exp_name')
+  if len(matches) > 1:
+    raise CommandError(f'--resume: {len(matches)} runs in {logdir} match these settings '
+                       f'({", ".join(os.path.basename(m) for m in matches)}); '
+                       'choose one with --exp_name')
+  return matches[0]
+
+
+def train(settings: Settings, path: str, resume: bool = False, print_interval: int = 5000,
           save_interval: int = 10000) -> int:
   """Meta-trains (or pretrains) and checkpoints to `path`; returns the final step.
 
-  Checkpoints hold theta, Adam's slots and the global step. A non-finite
-  meta-loss stops training before anything is saved, so the last checkpoint
-  stays the last good one; SIGINT/SIGTERM save and stop.
+  Checkpoints hold theta, Adam's slots and the global step; config.json is
+  rewritten after each checkpoint, so it never describes a step that was not
+  saved. A non-finite meta-loss stops training before anything is saved, so
+  the last checkpoint stays the last good one; SIGINT/SIGTERM save and stop.
   """
-  make_experiment_dir(path)
-  if resume and not has_checkpoint(path):
-    raise CommandError(f'--resume: no checkpoint in {path} to resume from')
-  if has_checkpoint(path) and not resume:
-    raise CommandError(f'{path} already holds a checkpoint: pass --resume to continue '
-                       'it, or choose another --exp_name/--logdir')
   if resume:
-    check_same(load_settings(path), settings, RESUME_KEYS, 'resume', path)
+    read_config(path)   # refuses before anything is created
+  make_experiment_dir(path)
+  with folder_lock(path):
+    history = []
+    if resume:
+      saved, history = read_config(path)
+      check_same(saved, settings, RESUME_KEYS, 'resume', path)
+      if settings.meta_iterations <= checkpoint_step(path):
+        raise CommandError(
+            f'--meta_iterations={settings.meta_iterations}: {path} is already at iteration '
+            f'{checkpoint_step(path)}; a resume must ask for more iterations')
+    elif has_checkpoint(path):
+      raise CommandError(f'{path} already holds a checkpoint: pass --resume to continue '
+                         'it, or choose another --exp_name/--logdir')
+    return run_training(settings, path, resume, history, print_interval, save_interval)
+
+
+def run_training(settings: Settings, path: str, resume: bool, history: List[dict],
+                 print_interval: int, save_interval: int) -> int:
+  """The training loop of `train`, once the folder is locked and the request checked."""
   model = build_model(settings)
-  saver = tf.train.Saver(max_to_keep=2, save_relative_paths=True)
-  ranges = task_ranges(settings)
-  total, chunk = settings['meta_iterations'], settings['iterations_per_run']
+  saver = tf.train.Saver(max_to_keep=CHECKPOINTS_KEPT, save_relative_paths=True)
+  total, chunk = settings.meta_iterations, settings.iterations_per_run
   writer = tf.summary.FileWriter(path)
   with signals_as_flag() as caught, tf.Session(config=utils.session_config()) as sess:
     sess.run(tf.global_variables_initializer())
     if resume:
       saver.restore(sess, tf.train.latest_checkpoint(path))
-    utils.write_json(os.path.join(path, 'config.json'), {
-        'settings': settings, 'versions': {'tensorflow': tf.__version__,
-                                           'numpy': np.__version__}})
+      # Earlier sessions' checkpoints count towards max_to_keep too.
+      saver.recover_last_checkpoints(
+          tf.train.get_checkpoint_state(path).all_model_checkpoint_paths)
     step = int(sess.run(model.global_step))
+    history = history + [{'start': step, 'end': step, 'beta': settings.beta}]
     print(f'{path}: training from iteration {step} to {total}', flush=True)
     start_time, start_step, window = time.time(), step, []
 
     def save():
       saver.save(sess, os.path.join(path, 'model.ckpt'), global_step=step,
                  write_meta_graph=False)
+      history[-1]['end'] = step
+      write_config(path, settings, history)
 
     while step < total:
       size = min(chunk, total - step)
-      data = training_chunk(settings, ranges, step, size)
+      data = training_chunk(settings, step, size)
       pre, post, finite_prefix = sess.run(model.train_op,
                                           dict(zip(model.train_feeds, data)))
       if not math.isfinite(post):
@@ -245,7 +382,8 @@ def train(settings: dict, path: str, resume: bool = False, print_interval: int =
   return step
 
 
-def train_if_needed(settings: dict, path: str, print_interval: int, save_interval: int):
+def train_if_needed(settings: Settings, path: str, print_interval: int,
+                    save_interval: int):
   """Trains unless `path` already holds a checkpoint; the seconds taken, or None if skipped."""
   if has_checkpoint(path):
     print(f'{path}: already trained, skipped')
@@ -258,7 +396,7 @@ def train_if_needed(settings: dict, path: str, print_interval: int, save_interva
 # -------------------------------------------------------------- evaluation --
 
 @contextlib.contextmanager
-def restored(settings: dict, path: str):
+def restored(settings: Settings, path: str):
   """(session, model) with theta restored from the latest checkpoint in `path`."""
   with test_session(settings) as (sess, model, restore):
     restore(path)
@@ -266,7 +404,7 @@ def restored(settings: dict, path: str):
 
 
 @contextlib.contextmanager
-def test_session(settings: dict):
+def test_session(settings: Settings):
   """(session, model, restore): restore(path) loads theta from the latest
   checkpoint in `path`, so one graph evaluates every checkpoint of the same
   network shape (building the unrolled test graph costs more than a restore)."""
@@ -300,33 +438,89 @@ def losses_of(tasks, predictions) -> Dict[str, np.ndarray]:
           for n, p in predictions.items()}
 
 
-def task_losses(settings: dict, path: str, tasks, alphas) -> Dict[float, Dict[str, np.ndarray]]:
-  """Query and grid losses [S + 1, B] after adapting with each step size alpha."""
-  with restored(settings, path) as (sess, model):
-    return {alpha: losses_of(tasks, adapted_predictions(sess, model, tasks, alpha,
-                                                         ('query', 'grid')))
-            for alpha in alphas}
+def choose_step_size(errors: Dict[float, np.ndarray]) -> float:
+  """The one rule for a test-time step size chosen on validation tasks, used by
+  the paper's baselines and by the study.
+
+  Args:
+    errors: {alpha: per-task validation error [B] after the evaluation's last
+      step}, for each alpha in STEP_SIZES. Each part passes the error it
+      reports (the paper: query MSE; the study: normalised MSE), so a baseline
+      is tuned for the number it is judged by.
+  Returns:
+    the alpha that leaves the fewest tasks non-finite, then has the lowest
+    mean error over the others.
+  """
+  def rank(alpha):
+    finite = errors[alpha][np.isfinite(errors[alpha])]
+    return errors[alpha].size - finite.size, np.mean(finite) if finite.size else math.inf
+  return min(errors, key=rank)
 
 
-def evaluate(settings: dict, path: str, k: int, num_tasks: int, seed: int, alpha: float):
+def checkpoint_source(path: str) -> dict:
+  """What a result was computed from: the checkpoint, its step and a digest of its data."""
+  checkpoint = tf.train.latest_checkpoint(path)
+  digest = hashlib.sha256()
+  for data in sorted(glob.glob(checkpoint + '.data-*')):
+    with open(data, 'rb') as f:
+      digest.update(f.read())
+  return {'checkpoint': checkpoint, 'step': int(checkpoint.rsplit('-', 1)[1]),
+          'sha256': digest.hexdigest()[:16]}
+
+
+def code_version() -> dict:
+  """A digest of the project's Python sources and, if they are as committed,
+  the last commit that changed them (so results regenerated at a later commit
+  with the same code keep the same record)."""
+  files = sorted(os.path.relpath(f, ROOT) for f in glob.glob(os.path.join(ROOT, '*.py'))
+                 + glob.glob(os.path.join(ROOT, 'study', '*.py')))
+  digest = hashlib.sha256()
+  for name in files:
+    with open(os.path.join(ROOT, name), 'rb') as f:
+      digest.update(name.encode() + b'\0' + f.read())
+  commit = None
+  try:
+    git = lambda *args: subprocess.run(['git', *args, '--', *files], cwd=ROOT,
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                       universal_newlines=True, check=True).stdout.strip()
+    if not git('status', '--porcelain'):
+      commit = git('log', '-1', '--format=%H') or None
+  except (OSError, subprocess.CalledProcessError):
+    pass    # not a git checkout: the digest alone names the code
+  return {'sources_sha256': digest.hexdigest()[:16], 'git_commit': commit}
+
+
+def warn_if_mixed(results: List[dict]):
+  """Says so when the result files behind one report come from different code
+  versions, evaluation seeds or task counts."""
+  kinds = {(json.dumps(r.get('code'), sort_keys=True), r.get('eval_seed'), r.get('num_tasks'))
+           for r in results}
+  if len(kinds) > 1:
+    print(f'warning: these results come from {len(kinds)} different (code version, eval seed, '
+          'number of tasks) combinations; rerun --mode=report to make them one', flush=True)
+
+
+def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, alpha: float):
   """Writes eval_K<k>.json/.csv (per-step statistics) and eval_K<k>_tasks.csv."""
   tasks = evaluation_tasks(settings, k, num_tasks, seed)
-  losses = task_losses(settings, path, tasks, [alpha])[alpha]
-  stats = {n: utils.loss_statistics(l) for n, l in losses.items()}
-  stem = os.path.join(path, f'eval_K{k}')
-  utils.write_json(stem + '.json', {
-      'settings': settings, 'K': k, 'num_tasks': num_tasks, 'eval_seed': seed,
-      'alpha': alpha, 'query': stats['query'], 'grid': stats['grid']})
-  fields = ('mean', 'std', 'ci95', 'median', 'n_worse', 'n_nonfinite')
-  utils.write_csv(stem + '.csv', ('set', 'step') + fields, [
-      (n, row['step']) + tuple(row[f] for f in fields)
-      for n in stats for row in stats[n]])
-  steps = range(losses['query'].shape[0])
-  utils.write_csv(
-      stem + '_tasks.csv',
-      ['task'] + sorted(tasks['params']) + [f'{n}_step{s}' for n in losses for s in steps],
-      [[b] + [tasks['params'][p][b] for p in sorted(tasks['params'])]
-       + [l[s, b] for l in losses.values() for s in steps] for b in range(num_tasks)])
+  with folder_lock(path), restored(settings, path) as (sess, model):
+    losses = losses_of(tasks, adapted_predictions(sess, model, tasks, alpha, ('query', 'grid')))
+    stats = {n: utils.loss_statistics(l) for n, l in losses.items()}
+    stem = os.path.join(path, f'eval_K{k}')
+    utils.write_json(stem + '.json', {
+        'settings': settings.to_json(), 'K': k, 'num_tasks': num_tasks, 'eval_seed': seed,
+        'alpha': alpha, 'query': stats['query'], 'grid': stats['grid'],
+        'sources': [checkpoint_source(path)], 'code': code_version()})
+    fields = ('mean', 'std', 'ci95', 'median', 'n_worse', 'n_nonfinite')
+    utils.write_csv(stem + '.csv', ('set', 'step') + fields, [
+        (n, row['step']) + tuple(row[f] for f in fields)
+        for n in stats for row in stats[n]])
+    steps = range(losses['query'].shape[0])
+    utils.write_csv(
+        stem + '_tasks.csv',
+        ['task'] + sorted(tasks['params']) + [f'{n}_step{s}' for n in losses for s in steps],
+        [[b] + [tasks['params'][p][b] for p in sorted(tasks['params'])]
+         + [l[s, b] for l in losses.values() for s in steps] for b in range(num_tasks)])
   return stats
 
 
@@ -338,17 +532,17 @@ def print_summary(stats, k, steps=(0, 1, 10)):
     print(f'K={k} {name:5s} MSE: {cells}')
 
 
-def grid_predictions(settings: dict, path: str, tasks, alpha: float) -> np.ndarray:
+def grid_predictions(settings: Settings, path: str, tasks, alpha: float) -> np.ndarray:
   """Predictions on the dense grid after 0..S steps, [S + 1, B, GRID_POINTS]."""
   with restored(settings, path) as (sess, model):
     return plots.as_2d(adapted_predictions(sess, model, tasks, alpha, ('grid',))['grid'])
 
 
-def plot(settings: dict, path: str, k: int, seed: int, alpha: float, figure: str):
+def plot(settings: Settings, path: str, k: int, seed: int, alpha: float, figure: str):
   """Draws a few held-out tasks before and after 1 and 10 steps."""
   tasks = evaluation_tasks(settings, k, NUM_PLOT_TASKS, seed)
   predictions = grid_predictions(settings, path, tasks, alpha)
-  panels = [plots.Panel(tasks, b, predictions[:, b], f"{settings['method']}, K={k}")
+  panels = [plots.Panel(tasks, b, predictions[:, b], f'{settings.method}, K={k}')
             for b in range(NUM_PLOT_TASKS)]
   plots.adaptation_figure(figure, [panels], PLOT_STEPS)
   print(f'wrote {figure}')
@@ -356,11 +550,10 @@ def plot(settings: dict, path: str, k: int, seed: int, alpha: float, figure: str
 
 # --------------------------------------------------------------- benchmark --
 
-def training_speed(settings: dict, repeats: int, seconds: float) -> List[float]:
+def training_speed(settings: Settings, repeats: int, seconds: float) -> List[float]:
   """Meta-iterations per second of the training loop, data generation included."""
   model = build_model(settings)
-  ranges = task_ranges(settings)
-  chunk = settings['iterations_per_run']
+  chunk = settings.iterations_per_run
   rates = []
   with tf.Session(config=utils.session_config()) as sess:
     sess.run(tf.global_variables_initializer())
@@ -368,7 +561,7 @@ def training_speed(settings: dict, repeats: int, seconds: float) -> List[float]:
 
     def run_chunk():
       nonlocal step
-      data = training_chunk(settings, ranges, step, chunk)
+      data = training_chunk(settings, step, chunk)
       sess.run(model.train_op, dict(zip(model.train_feeds, data)))
       step += chunk
 
@@ -382,7 +575,7 @@ def training_speed(settings: dict, repeats: int, seconds: float) -> List[float]:
   return rates
 
 
-def evaluation_time(settings: dict, repeats: int) -> List[float]:
+def evaluation_time(settings: Settings, repeats: int) -> List[float]:
   """Seconds to evaluate 600 K-shot tasks at 0..10 steps on query and grid points."""
   model = build_model(settings)
   times = []
@@ -390,8 +583,8 @@ def evaluation_time(settings: dict, repeats: int) -> List[float]:
     sess.run(tf.global_variables_initializer())
     for _ in range(WARMUP_RUNS + repeats):
       start = time.perf_counter()
-      tasks = evaluation_tasks(settings, settings['K'], BENCHMARK_EVAL_TASKS, seed=0)
-      predictions = adapted_predictions(sess, model, tasks, settings['alpha'],
+      tasks = evaluation_tasks(settings, settings.K, BENCHMARK_EVAL_TASKS, seed=0)
+      predictions = adapted_predictions(sess, model, tasks, settings.alpha,
                                         ('query', 'grid'))
       for losses in losses_of(tasks, predictions).values():
         utils.loss_statistics(losses)
@@ -399,7 +592,7 @@ def evaluation_time(settings: dict, repeats: int) -> List[float]:
   return times[WARMUP_RUNS:]
 
 
-def benchmark(settings: dict, path: str, repeats: int, seconds: float):
+def benchmark(settings: Settings, path: str, repeats: int, seconds: float):
   """Times the paper setting and variants; prints and saves one JSON object."""
   cases = {
       'meta_iterations_per_second': {},
@@ -408,9 +601,9 @@ def benchmark(settings: dict, path: str, repeats: int, seconds: float):
       'meta_iterations_per_second_one_run_per_iteration': {'iterations_per_run': 1},
   }
   results = {'repeats': repeats, 'cpu_count': os.cpu_count(),
-             'settings': settings}
+             'settings': settings.to_json()}
   for name, changes in cases.items():
-    rates = training_speed({**settings, **changes}, repeats, seconds)
+    rates = training_speed(dataclasses.replace(settings, **changes), repeats, seconds)
     results[name], results[name + '_repeats'] = float(np.median(rates)), rates
     print(f'{name}: {results[name]:.0f} (repeats {", ".join(f"{r:.0f}" for r in rates)})',
           flush=True)

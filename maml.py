@@ -186,9 +186,9 @@ class MAML:
       pre-update loss, mean meta-loss and the number of leading iterations
       whose meta-loss was finite (the first non-finite one's index if the
       mean meta-loss is not finite).
-    test_feeds: (xa, ya, xb, yb) placeholders, [B, K, dim] and [B, M, dim].
+    test_feeds: (xa, ya, xb) placeholders: the support set [B, K, dim] and the
+      inputs [B, M, dim_input] at which f is predicted after each step.
     test_alpha: scalar placeholder for the test-time step size (default alpha).
-    test_losses: support and query losses, [test_num_updates + 1, B] each.
     test_predictions: f at the query inputs xb for every step,
       [test_num_updates + 1, B, M, dim_output]; test_step_predictions: the
       same as a list of [B, M, dim_output], one per step.
@@ -257,17 +257,13 @@ class MAML:
   def _build_test(self):
     c = self.config
     xa, ya = self._placeholders('test_support', [None, None])
-    xb, yb = self._placeholders('test_query', [None, None])
-    self.test_feeds = (xa, ya, xb, yb)
+    xb = tf.placeholder(self.dtype, [None, None, c.dim_input], 'test_query_x')
+    self.test_feeds = (xa, ya, xb)
     self.test_alpha = tf.placeholder_with_default(
         tf.constant(c.alpha, self.dtype), [], name='test_alpha')
     # Meta-testing takes no meta-gradient, so the inner gradients are constants.
-    trajectory, support_losses = adapt(self.theta, xa, ya, self.test_alpha,
-                                       c.test_num_updates, first_order=True)
+    trajectory, _ = adapt(self.theta, xa, ya, self.test_alpha, c.test_num_updates,
+                          first_order=True)
     # One tensor per step, so a caller can fetch a few steps without the others.
     self.test_step_predictions = [forward(xb, w) for w in trajectory]
     self.test_predictions = tf.stack(self.test_step_predictions)
-    final_support_loss = task_mse(forward(xa, trajectory[-1]), ya)
-    self.test_losses = {
-        'support': tf.stack(support_losses + [final_support_loss]),
-        'query': tf.reduce_mean(tf.square(self.test_predictions - yb), axis=[2, 3])}

@@ -4,6 +4,7 @@ train_all() trains every model into <logdir>/paper/<name>/; report()
 re-evaluates those checkpoints, draws Img/paper_fig2.png and Img/paper_fig3.png
 and writes the README tables, so README and result files cannot disagree.
 """
+import dataclasses
 import os
 from typing import Dict, List
 
@@ -20,11 +21,6 @@ PAPER_TABLE2 = {'pretrained (paper)': {1: 2.41, 5: 2.23, 10: 2.19},
 TABLE_STEPS = (1, 5, 10)
 EVAL_KS = (5, 10, 20)
 SEEDS = (1, 2, 3)
-# Fine-tuning step sizes tried for the baselines on validation tasks; 0 means
-# no fine-tuning, which the oracle (told amplitude and phase) may prefer.
-BASELINE_ALPHAS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
-VALIDATION_SEED = 999          # validation tasks, disjoint stream from eval_seed
-SELECTION_STEP = 10            # alpha minimising the query MSE after this many steps
 FIG2_TASKS = 2
 HALF_RANGE = (-5.0, 0.0)       # figure 2's case: all K points in one half of x
 BASELINES = ('pretrain', 'oracle')
@@ -32,15 +28,15 @@ FAMILY_SAMPLES = 4
 DIVERGING_SHOWN = 2
 
 
-def models(base: dict) -> Dict[str, dict]:
-  """name -> settings of every model of this study (paper defaults from `base`)."""
-  runs = {}
-  for k in (5, 10):
-    for seed in SEEDS:
-      runs[f'maml_K{k}_seed{seed}'] = {**base, 'method': 'maml', 'K': k, 'seed': seed}
-  runs['maml_fo_K10_seed1'] = {**base, 'method': 'maml', 'first_order': True, 'K': 10, 'seed': 1}
+def models(base: experiment.Settings = experiment.Settings()) -> Dict[str, experiment.Settings]:
+  """name -> settings of every model of the reproduction. The project defines
+  them (the paper's settings); tests pass a smaller `base`."""
+  def model(**changes):
+    return dataclasses.replace(base, **changes)
+  runs = {f'maml_K{k}_seed{seed}': model(K=k, seed=seed) for k in (5, 10) for seed in SEEDS}
+  runs['maml_fo_K10_seed1'] = model(first_order=True, K=10, seed=1)
   for method in BASELINES:
-    runs[f'{method}_K10_seed1'] = {**base, 'method': method, 'K': 10, 'seed': 1}
+    runs[f'{method}_K10_seed1'] = model(method=method, K=10, seed=1)
   return runs
 
 
@@ -48,7 +44,8 @@ def paper_dir(logdir: str) -> str:
   return os.path.join(logdir, 'paper')
 
 
-def train_all(base: dict, logdir: str, print_interval: int, save_interval: int):
+def train_all(logdir: str, print_interval: int, save_interval: int,
+              base: experiment.Settings = experiment.Settings()):
   """Trains every model whose folder has no checkpoint yet; records the times."""
   times_path = os.path.join(paper_dir(logdir), 'training_seconds.json')
   times = utils.read_json(times_path) if os.path.exists(times_path) else {}
@@ -60,32 +57,41 @@ def train_all(base: dict, logdir: str, print_interval: int, save_interval: int):
       utils.write_json(times_path, times)
 
 
-def select_alpha(settings: dict, path: str, k: int, num_tasks: int) -> float:
-  """The fine-tuning step size with the lowest validation query MSE; saved beside."""
-  tasks = experiment.evaluation_tasks(settings, k, num_tasks, VALIDATION_SEED)
-  losses = experiment.task_losses(settings, path, tasks, BASELINE_ALPHAS)
-  means = {alpha: float(np.mean(l['query'][SELECTION_STEP])) for alpha, l in losses.items()}
-  finite = {a: m for a, m in means.items() if np.isfinite(m)}
-  chosen = min(finite, key=finite.get)
+def select_alpha(settings: experiment.Settings, path: str, k: int, num_tasks: int) -> float:
+  """A baseline's fine-tuning step size: experiment.choose_step_size on the query
+  MSE of validation tasks after the last test step; the scores are saved beside."""
+  tasks = experiment.evaluation_tasks(settings, k, num_tasks, experiment.VALIDATION_SEED)
+  last = settings.test_num_updates
+  with experiment.restored(settings, path) as (sess, model):
+    errors = {alpha: experiment.losses_of(tasks, experiment.adapted_predictions(
+        sess, model, tasks, alpha, ('query',), (last,)))['query'][0]
+              for alpha in experiment.STEP_SIZES}
+  chosen = experiment.choose_step_size(errors)
   utils.write_json(os.path.join(path, f'alpha_selection_K{k}.json'), {
-      'K': k, 'num_tasks': num_tasks, 'validation_seed': VALIDATION_SEED,
-      'criterion': f'mean query MSE after {SELECTION_STEP} steps',
-      'grid': {str(a): m for a, m in means.items()}, 'chosen': chosen})
+      'K': k, 'num_tasks': num_tasks, 'validation_seed': experiment.VALIDATION_SEED,
+      'criterion': f'fewest non-finite tasks, then lowest mean query MSE after {last} steps',
+      'grid': {str(a): utils.finite_mean_ci(e)['mean'] for a, e in errors.items()},
+      'n_nonfinite': {str(a): int(np.sum(~np.isfinite(e))) for a, e in errors.items()},
+      'chosen': chosen, 'sources': [experiment.checkpoint_source(path)],
+      'code': experiment.code_version()})
   return chosen
 
 
 def evaluate_all(logdir: str, num_tasks: int, eval_seed: int) -> Dict[str, Dict[int, dict]]:
-  """Evaluates every shipped model at every K; {name: {K: eval json}}."""
+  """Evaluates every trained model of `models()` at every K; {name: {K: eval json}}.
+  A folder whose config.json differs from the model's definition is refused."""
   results = {}
-  for name in sorted(os.listdir(paper_dir(logdir))):
+  for name, defined in models().items():
     path = os.path.join(paper_dir(logdir), name)
     if not experiment.has_checkpoint(path):
       continue
     settings = experiment.load_settings(path)
+    experiment.check_same(settings, defined, [f.name for f in dataclasses.fields(defined)],
+                          'report', path)
     results[name] = {}
     for k in EVAL_KS:
       alpha = (select_alpha(settings, path, k, num_tasks)
-               if settings['method'] in BASELINES else settings['alpha'])
+               if settings.method in BASELINES else settings.alpha)
       experiment.evaluate(settings, path, k, num_tasks, eval_seed, alpha)
       results[name][k] = utils.read_json(os.path.join(path, f'eval_K{k}.json'))
   return results
@@ -123,7 +129,7 @@ def figure2(results, logdir: str, eval_seed: int, path: str):
       predictions = experiment.grid_predictions(settings, model_dir, tasks,
                                                 results[name][k]['alpha'])
       where = '' if support_range is None else f', points in x in {list(support_range)}'
-      label = 'MAML' if settings['method'] == 'maml' else 'pretrained'
+      label = 'MAML' if settings.method == 'maml' else 'pretrained'
       row += [plots.Panel(tasks, b, predictions[:, b], f'{label}, K={k}{where}')
               for b in range(FIG2_TASKS)]
     rows.append(sorted(row, key=lambda p: p.b))
@@ -211,6 +217,7 @@ def report(logdir: str, img_dir: str, readme: str, num_tasks: int, eval_seed: in
     sections['benchmark'] = benchmark_table(utils.read_json(benchmark))
   utils.update_readme(readme, sections)
   print(f'wrote {img_dir}/paper_fig2.png, {img_dir}/paper_fig3.png and the tables in {readme}')
+  return results
 
 
 def benchmark_table(results: dict) -> str:

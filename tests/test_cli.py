@@ -8,7 +8,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ['--meta_iterations=200', '--iterations_per_run=50', '--save_interval=100',
-        '--print_interval=100', '--hidden=10,10', '--num_eval_tasks=40']
+        '--print_interval=100', '--hidden=10,10']
+EVAL = ['--num_eval_tasks=40']
 
 
 def main(*args, check=True):
@@ -30,7 +31,7 @@ def trained(tmp_path_factory):
   """One uninterrupted 200-iteration run, trained and evaluated."""
   logdir = str(tmp_path_factory.mktemp('logs'))
   main('--mode=train', f'--logdir={logdir}', '--exp_name=full', *TINY)
-  main('--mode=eval', f'--logdir={logdir}', '--exp_name=full', '--eval_k=5,10', *TINY)
+  main('--mode=eval', f'--logdir={logdir}', '--exp_name=full', '--eval_k=5,10', *EVAL)
   return os.path.join(logdir, 'full')
 
 
@@ -66,7 +67,7 @@ def test_resume_continues_exactly(trained, tmp_path):
   main(*args, *TINY[1:], '--meta_iterations=100')
   result = main(*args, *TINY, '--resume')
   assert 'training from iteration 100 to 200' in result.stdout
-  main('--mode=eval', f'--logdir={logdir}', '--exp_name=resumed', '--eval_k=5,10', *TINY)
+  main('--mode=eval', f'--logdir={logdir}', '--exp_name=resumed', '--eval_k=5,10', *EVAL)
   # Adam slots, the step and the task stream all continue: same numbers as one run.
   resumed = json.loads(read(os.path.join(logdir, 'resumed', 'eval_K5.json')))
   full = json.loads(read(os.path.join(trained, 'eval_K5.json')))

@@ -49,11 +49,9 @@ def test_noise_is_added_only_when_asked():
   assert abs(residual.std() - 0.3) < 0.01
 
 
-def test_split_and_oracle_features():
+def test_oracle_features():
   generator = TaskGenerator(seed=3)
-  x, y, params = generator.sample(2, 6)
-  (xa, ya), (xb, yb) = FunGenerator.split(x, y, 4)
-  assert xa.shape == (2, 4, 1) and xb.shape == (2, 2, 1)
+  x, _, params = generator.sample(2, 6)
   features = generator.oracle_features(params)
   inputs = FunGenerator.with_features(x, features)
   assert inputs.shape == (2, 6, 3)

@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 
+import experiment
 import paper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,4 +36,9 @@ def test_report_from_shipped_checkpoints(tmp_path):
   assert f"{stats['query'][1]['mean']:.3f} ± {stats['query'][1]['ci95']:.3f}" in text
   with open(tmp_path / 'paper' / 'pretrain_K10_seed1' / 'alpha_selection_K5.json') as f:
     selection = json.load(f)
-  assert selection['chosen'] in paper.BASELINE_ALPHAS
+  grid, n_nonfinite = selection['grid'], selection['n_nonfinite']
+  best = min(grid, key=lambda a: (n_nonfinite[a], grid[a]))
+  assert selection['chosen'] == float(best)
+  assert set(map(float, grid)) == set(experiment.STEP_SIZES)
+  assert stats['sources'][0]['step'] == 70000
+  assert stats['sources'][0]['checkpoint'].endswith('maml_K5_seed1/model.ckpt-70000')

@@ -8,25 +8,25 @@ import pytest
 
 import experiment
 import FunGenerator
-import robustness
+from study import points
+from study import protocols
+from study import report
 import utils
 
 tf = utils.quiet_tensorflow()
-BASE = {'method': 'maml', 'first_order': False, 'K': 10, 'meta_batch_size': 4,
-        'meta_iterations': 100, 'alpha': 0.01, 'beta': 0.001, 'num_updates': 1,
-        'test_num_updates': 10, 'hidden': [8, 8], 'family': 'sinusoid',
-        'ranges': {}, 'seed': 1, 'iterations_per_run': 50}
+BASE = experiment.Settings(meta_batch_size=4, meta_iterations=100, hidden=(8, 8),
+                           iterations_per_run=50)
 
 
 def test_protocol_regions_and_noise_free_grids():
-  point = robustness.Point('p', 'noisy, shifted', ranges={'x': (-4.0, 6.0), 'noise_std': 0.5})
-  tasks = robustness.protocol_tasks(point, k=7, num_tasks=50, seed=3)
+  point = points.Point('p', 'noisy, shifted', ranges={'x': (-4.0, 6.0), 'noise_std': 0.5})
+  tasks = protocols.protocol_tasks(point, k=7, num_tasks=50, seed=3)
   assert tasks['support_full'][0].min() >= -4 and tasks['support_full'][0].max() <= 6
   assert tasks['support_early'][0].max() <= 4.0        # first 80% of [-4, 6]
   assert tasks['out_of_sample'][0].min() == 4.0 and tasks['out_of_sample'][0].max() == 6.0
   assert tasks['far'][0].min() == 6.0 and tasks['far'][0].max() == 11.0
   family = FunGenerator.FAMILIES['sinusoid']
-  for region in robustness.regions(experiment.task_ranges(robustness.distribution(point))):
+  for region in protocols.regions(point.task_ranges):
     x, y = tasks[region]
     np.testing.assert_allclose(y, family.evaluate(x, tasks['params']))
   x, y = tasks['support_full']
@@ -35,7 +35,7 @@ def test_protocol_regions_and_noise_free_grids():
 
 
 def test_statistics_count_diverged_tasks_as_failures():
-  stats = robustness.nmse_statistics(np.array([0.05, 0.2, np.nan, 0.01]))
+  stats = protocols.nmse_statistics(np.array([0.05, 0.2, np.nan, 0.01]))
   assert stats['fraction_good'] == 0.5
   assert stats['median'] == pytest.approx(0.125)       # median of 0.01, 0.05, 0.2, inf
   assert stats['mean'] == pytest.approx(0.26 / 3)
@@ -44,21 +44,21 @@ def test_statistics_count_diverged_tasks_as_failures():
 
 def test_percentile_tasks():
   values = np.random.RandomState(0).permutation(101).astype(float)
-  picked = robustness.percentile_tasks(values)
+  picked = protocols.percentile_tasks(values)
   assert [values[i] for i in picked] == [10.0, 50.0, 90.0]
 
 
 def test_zero_network_error_is_mean_square_over_variance():
   """With theta = 0 the network predicts 0 before adaptation, so the
   normalised MSE of each region is mean(f^2) / var(f over the x range)."""
-  point = robustness.SETTINGS[0]
-  tasks = robustness.protocol_tasks(point, k=5, num_tasks=6, seed=0)
-  model = experiment.build_model({**BASE, 'test_num_updates': robustness.FINAL_STEP})
+  point = points.SETTING_POINTS[0]
+  tasks = protocols.protocol_tasks(point, k=5, num_tasks=6, seed=0)
+  model = experiment.build_model(dataclasses.replace(BASE, test_num_updates=protocols.FINAL_STEP))
   with tf.Session() as sess:
     sess.run([v.initializer for v in model.theta.values()])
     sess.run([tf.assign(v, tf.zeros_like(v)) for v in model.theta.values()])
-    errors, curves = robustness.normalised_errors(sess, model, tasks, alpha=0.01)
-  for protocol, (_, region) in robustness.MEASURED.items():
+    errors, curves = protocols.normalised_errors(sess, model, tasks, alpha=0.01)
+  for protocol, (_, region) in protocols.MEASURED.items():
     expected = np.mean(tasks[region][1][..., 0] ** 2, axis=1) / tasks['variance']
     np.testing.assert_allclose(errors[protocol][0], expected, rtol=1e-5)
   np.testing.assert_array_equal(curves[0], 0.0)
@@ -77,20 +77,19 @@ def test_phase_moved_by_pi_is_the_negated_task():
 
 def test_points_that_are_the_same_distribution_share_a_model():
   def folder(name):
-    return robustness.model_dir('logs', robustness.model_settings(robustness.POINTS[name],
-                                                                  BASE, 'maml'))
+    return points.model_dir('logs', points.model_settings(points.POINTS[name], 'maml', BASE))
   for axis in ('amplitude', 'phase', 'frequency', 'x_shift', 'noise'):
-    first = robustness.AXES[axis].magnitudes[0]
+    first = points.AXES[axis].magnitudes[0]
     assert folder(f'{axis}_{first:g}') == folder('Fig1')
   assert folder('Fig2') == folder('amplitude_10')
   assert folder('Fig4') == folder('x_shift_1')
   assert folder('Fig7') == folder('mix_1')
-  for m in robustness.TUNED_AMPLITUDES:
+  for m in points.TUNED_AMPLITUDES:
     assert folder(f'amplitude_{m}_tuned') == folder(f'amplitude_{m}')
   # 8 points reuse a setting's or the paper's model, the 5 seed-2 sweep origins
   # share one model, the tuned checks reuse sweep models.
-  shared = 8 + 4 + len(robustness.TUNED_AMPLITUDES)
-  assert len({folder(n) for n in robustness.POINTS}) == len(robustness.POINTS) - shared
+  shared = 8 + 4 + len(points.TUNED_AMPLITUDES)
+  assert len({folder(n) for n in points.POINTS}) == len(points.POINTS) - shared
 
 
 def test_mix_zero_is_the_sinusoid():
@@ -103,35 +102,40 @@ def test_mix_zero_is_the_sinusoid():
 
 
 def test_point_training_and_report(tmp_path, monkeypatch):
-  """A two-point sweep (two seeds) and one setting, trained briefly, through the report."""
-  axis = robustness.Axis('upper bound of A', (5, 10),
-                         lambda m: ('sinusoid', {'amplitude': (0.1, float(m))}))
-  sweep = [robustness.Point(f'amplitude_{m}', '', 'sinusoid', axis.point(m)[1], 'amplitude', m)
+  """A two-point sweep (two seeds) and one setting, trained briefly, evaluated,
+  then reported from the results files alone."""
+  axis = points.Axis('upper bound of A', (5, 10),
+                     lambda m: ('sinusoid', {'amplitude': (0.1, float(m))}))
+  sweep = [points.Point(f'amplitude_{m}', '', 'sinusoid', axis.point(m)[1], 'amplitude', m)
            for m in axis.magnitudes]
-  second_seed = [dataclasses.replace(p, name=p.name + robustness.SEED_SUFFIX, axis=None,
-                                     training={'seed': robustness.SECOND_SEED}) for p in sweep]
-  points = {p.name: p for p in [robustness.SETTINGS[0]] + sweep + second_seed}
-  monkeypatch.setattr(robustness, 'AXES', {'amplitude': axis})
-  monkeypatch.setattr(robustness, 'POINTS', points)
+  second_seed = [dataclasses.replace(p, name=p.name + points.SEED_SUFFIX, axis=None,
+                                     training={'seed': points.SECOND_SEED}) for p in sweep]
+  registry = {p.name: p for p in [points.SETTING_POINTS[0]] + sweep + second_seed}
+  for module in (points, report):
+    monkeypatch.setattr(module, 'AXES', {'amplitude': axis})
+    monkeypatch.setattr(module, 'POINTS', registry)
   logdir = str(tmp_path / 'logs')
-  for name in points:
-    robustness.train_point(name, BASE, logdir, print_interval=100, save_interval=100)
+  for name in registry:
+    points.train_point(name, logdir, print_interval=100, save_interval=100, base=BASE)
   readme = tmp_path / 'README.md'
   readme.write_text(''.join(f'<!-- {s} -->\nold\n<!-- /{s} -->\n' for s in (
       'robustness_sweep', 'robustness_boundary', 'robustness_training_time')))
   img = tmp_path / 'img'
-  robustness.report(BASE, logdir, str(img), str(readme), num_tasks=20, seed=4)
+  protocols.evaluate(logdir, num_tasks=20, seed=4, base=BASE)
+  report.report(logdir, str(img), str(readme), base=BASE)
 
   assert sorted(os.listdir(str(img))) == ['Fig1.png', 'robustness_summary.png']
   assert 'old' not in readme.read_text()
   saved = utils.read_json(os.path.join(logdir, 'robustness', 'points', 'amplitude_10.json'))
+  assert set(saved['sources']) == set(points.ROLES)
+  assert saved['sources']['maml']['step'] == BASE.meta_iterations
   row = saved['results']['10']['pretrain']
-  assert row['alpha'] in robustness.paper.BASELINE_ALPHAS
-  stats = row['protocols']['time_series'][str(robustness.FINAL_STEP)]
+  assert row['alpha'] in experiment.STEP_SIZES
+  stats = row['protocols']['time_series'][str(protocols.FINAL_STEP)]
   assert stats['n_tasks'] == 20 and 0 <= stats['fraction_good'] <= 1
   assert f"{stats['median']:.3g} ({100 * stats['fraction_good']:.0f}%)" in readme.read_text()
-  with open(os.path.join(logdir, 'robustness', 'points', robustness.ALL_POINTS_TABLE)) as f:
-    assert len(f.read().splitlines()) == 4 + len(points) * 3 * 2 * len(robustness.MEASURED)
+  with open(os.path.join(logdir, 'robustness', 'points', report.ALL_POINTS_TABLE)) as f:
+    assert len(f.read().splitlines()) == 4 + len(registry) * 3 * 2 * len(protocols.MEASURED)
   # Fig1 and amplitude_5 are one distribution: the same numbers.
   first = utils.read_json(os.path.join(logdir, 'robustness', 'points', 'Fig1.json'))
   same = utils.read_json(os.path.join(logdir, 'robustness', 'points', 'amplitude_5.json'))
@@ -141,27 +145,27 @@ def test_point_training_and_report(tmp_path, monkeypatch):
 def test_settings_table_and_findings_read_the_statistics():
   """Synthetic per-task errors for every point: the text shows their fractions."""
   rng = np.random.RandomState(0)
-  errors = {name: {k: {role: {p: {s: rng.lognormal(-1.5, 1.5, 40) for s in robustness.REPORTED_STEPS}
-                              for p in robustness.MEASURED} for role in robustness.ROLES}
-                   for k in robustness.EVAL_KS} for name in robustness.POINTS}
-  stats = {name: robustness.summary({k: {role: robustness.Evaluation(0.01, e, [], {})
-                                         for role, e in by_role.items()}
-                                     for k, by_role in by_k.items()})
+  errors = {name: {k: {role: {p: {s: rng.lognormal(-1.5, 1.5, 40) for s in protocols.REPORTED_STEPS}
+                              for p in protocols.MEASURED} for role in points.ROLES}
+                   for k in protocols.EVAL_KS} for name in points.POINTS}
+  stats = {name: protocols.summary({k: {role: protocols.Evaluation(0.01, e, [], {})
+                                        for role, e in by_role.items()}
+                                    for k, by_role in by_k.items()})
            for name, by_k in errors.items()}
-  final = robustness.FINAL_STEP
+  final = protocols.FINAL_STEP
 
   def percent(name, role, protocol='in_range'):
-    values = errors[name][robustness.FIGURE_K][role][protocol][final]
-    return f'{100 * np.mean(values < robustness.GOOD_NMSE):.0f}%'
+    values = errors[name][protocols.FIGURE_K][role][protocol][final]
+    return f'{100 * np.mean(values < protocols.GOOD_NMSE):.0f}%'
 
-  text = robustness.findings(stats)
+  text = report.findings(stats)
   for name, role, protocol in (('Fig1', 'maml', 'in_range'), ('Fig1', 'pretrain', 'time_series'),
                                ('Fig6', 'maml', 'in_range'), ('linear', 'maml', 'far')):
     assert percent(name, role, protocol) in text
-  median = np.median(errors['Fig6'][robustness.FIGURE_K]['maml']['in_range'][final])
+  median = np.median(errors['Fig6'][protocols.FIGURE_K]['maml']['in_range'][final])
   assert f'{median:.2f}' in text
-  table = robustness.settings_table(stats)
-  assert len(table.splitlines()) == 2 + len(robustness.SETTINGS) * len(robustness.ROLES)
+  table = report.settings_table(stats)
+  assert len(table.splitlines()) == 2 + len(points.SETTING_POINTS) * len(points.ROLES)
   assert percent('Fig3', 'standard', 'far') in table
 
 
@@ -172,8 +176,17 @@ def test_settings_table_and_findings_read_the_statistics():
     ((0.01,) * 5, 'over the whole sweep (up to 80)'),
 ])
 def test_how_far_maml_works_stops_at_the_first_failure(medians, expected):
-  step = str(robustness.FINAL_STEP)
-  stats = {f'amplitude_{m:g}': {str(robustness.FIGURE_K): {'maml': {'protocols': {
+  step = str(protocols.FINAL_STEP)
+  stats = {f'amplitude_{m:g}': {str(protocols.FIGURE_K): {'maml': {'protocols': {
       'in_range': {step: {'median': median}}}}}}
-           for m, median in zip(robustness.AXES['amplitude'].magnitudes, medians)}
-  assert robustness.last_passing(stats, 'amplitude', 'in_range', robustness.works) == expected
+           for m, median in zip(points.AXES['amplitude'].magnitudes, medians)}
+  assert report.last_passing(stats, 'amplitude', 'in_range', protocols.works) == expected
+
+
+def test_step_size_rule_prefers_fewer_diverged_tasks_then_lower_mean():
+  nan = float('nan')
+  errors = {0.0: np.array([1.0, 1.0, 1.0]), 0.01: np.array([0.1, 0.1, nan]),
+            0.1: np.array([0.5, 0.5, 0.5]), 0.3: np.array([0.4, 0.6, 0.6])}
+  assert experiment.choose_step_size(errors) == 0.1
+  errors[0.01] = np.array([0.1, 0.1, 0.2])
+  assert experiment.choose_step_size(errors) == 0.01

@@ -9,12 +9,17 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ['--hidden=8,8', '--iterations_per_run=20', '--print_interval=100',
-        '--num_eval_tasks=20']
+TINY = ['--hidden=8,8', '--iterations_per_run=20']
+TRAIN = ['--print_interval=100']
+EVAL = ['--num_eval_tasks=20']
 
 
 def command(logdir, *args):
-  return [sys.executable, os.path.join(ROOT, 'Main.py'), f'--logdir={logdir}', *TINY, *args]
+  """Main.py with tiny settings; the flags of the mode in `args` (train by default)."""
+  mode = next((a for a in args if a.startswith('--mode=')), '--mode=train')
+  extra = EVAL if mode == '--mode=eval' else TRAIN if mode == '--mode=train' else []
+  return [sys.executable, os.path.join(ROOT, 'Main.py'), f'--logdir={logdir}', *TINY, *extra,
+          *args]
 
 
 def run(logdir, *args):
@@ -58,8 +63,11 @@ def test_bad_flag_is_one_line(tmp_path, flag, allowed):
 
 
 def test_unknown_study_point(tmp_path):
-  assert_one_line_error(run(tmp_path, '--mode=point', '--point=Fig9'), '--point=Fig9',
-                        'Fig1', 'amplitude_10')
+  result = subprocess.run([sys.executable, os.path.join(ROOT, 'Main.py'), '--mode=point',
+                           '--point=Fig9', f'--logdir={tmp_path}'], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=300)
+  assert_one_line_error(result, '--point=Fig9', 'Fig1', 'amplitude_10')
   assert os.listdir(str(tmp_path)) == []
 
 
@@ -77,7 +85,7 @@ def test_unwritable_logdir(tmp_path):
 def test_checkpoint_mismatch_names_both_settings(tmp_path):
   assert run(tmp_path, '--mode=train', '--exp_name=m', '--meta_iterations=20').returncode == 0
   result = run(tmp_path, '--mode=eval', '--exp_name=m', '--hidden=16,16')
-  assert_one_line_error(result, 'hidden=[8, 8]', 'hidden=[16, 16]')
+  assert_one_line_error(result, '--hidden=(16, 16)', 'hidden=(8, 8)')
   result = run(tmp_path, '--mode=train', '--exp_name=m', '--meta_iterations=40', '--resume',
                '--method=oracle')
   assert_one_line_error(result, 'method=maml', 'method=oracle')

@@ -1,0 +1,254 @@
+"""How a model is tested on a point: three protocols, the normalised error, its
+statistics and the paired sign test against the baseline. `evaluate` writes
+every point's results files, which are all the report reads.
+
+Three test protocols, all with noise-free targets on dense grids:
+  in_range       K support points from the whole x range [lo, hi], error on [lo, hi];
+  time_series    support from the first 80% of the x range, error on the last
+                 20%, never seen during adaptation ("predict the future");
+  far            support from [lo, hi], error on [hi, hi + (hi - lo) / 2].
+Errors are normalised per task: MSE / variance of the task's f over [lo, hi].
+"""
+import dataclasses
+import math
+import os
+from typing import Dict, List
+
+import numpy as np
+
+import experiment
+import FunGenerator
+import utils
+from study import points as study_points
+
+SPLIT_FRACTION = 0.8     # time series: adapt on the first 80% of the x range
+FAR_FRACTION = 0.5       # far extrapolation: [hi, hi + 0.5 (hi - lo)]
+GOOD_NMSE = 0.1          # a task counts as fit well below this normalised MSE
+EVAL_KS = (10, 20)
+FIGURE_K = 10
+TEST_STEPS = (1, 20)
+REPORTED_STEPS = (0,) + TEST_STEPS
+FINAL_STEP = max(TEST_STEPS)
+PERCENTILES = (10, 50, 90)
+PROTOCOLS = {'in_range': 'in range', 'time_series': 'time series, last 20%',
+             'far': 'far extrapolation'}
+# protocol -> (support set, region where the error is measured)
+MEASURED = {'in_range': ('full', 'in_range'), 'time_series': ('early', 'out_of_sample'),
+            'far': ('full', 'far'), 'in_sample': ('early', 'in_sample')}
+BASELINE = 'pretrain'
+SIGN_TEST_Z = 1.645      # one-sided 95% normal quantile
+
+
+def points_dir(logdir: str) -> str:
+  return os.path.join(study_points.study_dir(logdir), 'points')
+
+
+def regions(ranges: FunGenerator.TaskRanges) -> Dict[str, FunGenerator.Range]:
+  low, high = ranges.x
+  split = low + SPLIT_FRACTION * (high - low)
+  return {'in_range': (low, high), 'in_sample': (low, split),
+          'out_of_sample': (split, high), 'far': (high, high + FAR_FRACTION * (high - low))}
+
+
+def protocol_tasks(point: study_points.Point, k: int, num_tasks: int, seed: int) -> dict:
+  """Held-out tasks of a point: two support sets and a dense grid per region.
+
+  Returns {'support_full', 'support_early': (x, y) [B, K, 1] (noisy y),
+  <region>: (x, f(x)) [B, GRID_POINTS, 1] (noise-free), 'variance': [B]
+  (variance of f over the x range), 'params'}.
+  """
+  bounds = regions(point.task_ranges)
+  tasks = experiment.held_out_tasks(
+      point.family, point.task_ranges, num_tasks, seed,
+      {'support_full': (k, bounds['in_range']), 'support_early': (k, bounds['in_sample'])},
+      bounds)
+  tasks['variance'] = np.var(tasks['in_range'][1][..., 0], axis=1)
+  return tasks
+
+
+def normalised_errors(sess, model, tasks: dict, alpha: float, supports=('full', 'early')):
+  """Normalised MSE after each of REPORTED_STEPS, {protocol: {step: [B]}}, for the
+  protocols adapted on `supports`, and the predictions after the time-series
+  adaptation on [lo, hi], {step: [B, 2 GRID_POINTS]} (if 'early' is adapted)."""
+  errors, predictions = {}, {}
+  for support in supports:
+    measured = [region for s, region in MEASURED.values() if s == support]
+    feed = {'support': tasks['support_' + support],
+            'support_inputs': tasks['support_' + support][0]}
+    for region in measured:
+      feed[region], feed[region + '_inputs'] = tasks[region], tasks[region][0]
+    predictions.update(experiment.adapted_predictions(sess, model, feed, alpha, measured,
+                                                      REPORTED_STEPS))
+    mse = experiment.losses_of(feed, {r: predictions[r] for r in measured})
+    for protocol, (s, region) in MEASURED.items():
+      if s == support:
+        errors[protocol] = dict(zip(REPORTED_STEPS, mse[region] / tasks['variance']))
+  if 'early' not in supports:
+    return errors, None
+  curve = np.concatenate([predictions['in_sample'], predictions['out_of_sample']], axis=2)
+  return errors, dict(zip(REPORTED_STEPS, curve[..., 0]))
+
+
+def as_failures(values: np.ndarray) -> np.ndarray:
+  """Non-finite errors (diverged adaptation) become +inf: a failed task."""
+  return np.where(np.isfinite(values), values, np.inf)
+
+
+def nmse_statistics(values: np.ndarray) -> dict:
+  """Statistics of per-task normalised MSE [B]: mean and 95% CI over finite
+  tasks, median and the fraction fit well counting non-finite tasks as failures."""
+  mean_ci = utils.finite_mean_ci(values)
+  return {'mean': mean_ci['mean'], 'ci95': mean_ci['ci95'],
+          'median': float(np.median(as_failures(values))),
+          'fraction_good': float(np.mean(as_failures(values) < GOOD_NMSE)),
+          'n_nonfinite': int(np.sum(~np.isfinite(values))), 'n_tasks': int(values.size)}
+
+
+def percentile_tasks(values: np.ndarray) -> List[int]:
+  """Indices of the tasks at PERCENTILES of the per-task error [B]."""
+  order = np.argsort(as_failures(values), kind='stable')
+  return [int(order[round(p / 100 * (values.size - 1))]) for p in PERCENTILES]
+
+
+def validated_alpha(sess, model, point: study_points.Point, k: int, num_tasks: int) -> float:
+  """experiment.choose_step_size on the in-range normalised MSE after the last
+  test step, on validation tasks of the point."""
+  tasks = protocol_tasks(point, k, num_tasks, experiment.VALIDATION_SEED)
+  return experiment.choose_step_size({
+      alpha: normalised_errors(sess, model, tasks, alpha, ('full',))[0]['in_range'][FINAL_STEP]
+      for alpha in experiment.STEP_SIZES})
+
+
+def works(row: dict) -> bool:
+  """MAML works on a distribution if it fits most tasks well: median nMSE < GOOD_NMSE."""
+  return row['median'] < GOOD_NMSE
+
+
+def beats_baseline(row: dict) -> bool:
+  """Paired sign test on the same tasks: MAML's error is lower than the
+  baseline's on significantly more than half of them (one-sided, 95%)."""
+  return row['fraction_beating_baseline'] > 0.5 + SIGN_TEST_Z * 0.5 / math.sqrt(row['n_tasks'])
+
+
+@dataclasses.dataclass
+class Evaluation:
+  """One model on one point at one K."""
+  alpha: float
+  errors: Dict[str, Dict[int, np.ndarray]]   # protocol -> step -> [B] normalised MSE
+  plotted: List[int]                         # tasks at PERCENTILES of the time-series error
+  curves: Dict[int, np.ndarray]              # step -> [len(plotted), 2 GRID_POINTS]
+
+
+def evaluate_points(points: List[study_points.Point], logdir: str, num_tasks: int, seed: int,
+                    base: experiment.Settings = study_points.STUDY_BASE
+                    ) -> Dict[str, Dict[int, Dict[str, Evaluation]]]:
+  """{point: {K: {role: Evaluation}}}, restoring each model once for all its points."""
+  jobs = {}
+  for point in points:
+    for role, (settings, path) in study_points.role_models(point, logdir, base).items():
+      jobs.setdefault(path, (settings, []))[1].append((point, role))
+  results = {p.name: {k: {} for k in EVAL_KS} for p in points}
+  # Every model of the study is the same network (one input), so one graph serves.
+  first_settings = next(iter(jobs.values()))[0]
+  with experiment.test_session(dataclasses.replace(first_settings, test_num_updates=FINAL_STEP)
+                               ) as (sess, model, restore):
+    for path, (settings, uses) in jobs.items():
+      experiment.check_same(first_settings, settings, ('hidden',), 'evaluate', path)
+      restore(path)
+      for point, role in uses:
+        for k in EVAL_KS:
+          alpha = (validated_alpha(sess, model, point, k, num_tasks)
+                   if settings.method == BASELINE or point.tuned_alpha else settings.alpha)
+          errors, curves = normalised_errors(
+              sess, model, protocol_tasks(point, k, num_tasks, seed), alpha)
+          plotted = percentile_tasks(errors['time_series'][FINAL_STEP])
+          results[point.name][k][role] = Evaluation(
+              alpha, errors, plotted, {s: c[plotted] for s, c in curves.items()})
+  return {name: {k: {role: by_role[role] for role in study_points.ROLES}
+                 for k, by_role in by_k.items()} for name, by_k in results.items()}
+
+
+def summary(evaluations: Dict[int, Dict[str, Evaluation]]) -> dict:
+  """The statistics of one point: {K: {role: {alpha, protocols: {protocol: {step: stats}}}}}.
+
+  Besides nmse_statistics, MAML's rows hold the fraction of tasks on which its
+  error is below the baseline's on the same task (`fraction_beating_baseline`).
+  """
+  out = {}
+  for k, by_role in evaluations.items():
+    baseline = by_role[BASELINE].errors
+    out[str(k)] = {}
+    for role, e in by_role.items():
+      protocols = {}
+      for protocol, errors in e.errors.items():
+        protocols[protocol] = {}
+        for step in REPORTED_STEPS:
+          row = nmse_statistics(errors[step])
+          if role != BASELINE:
+            row['fraction_beating_baseline'] = float(np.mean(
+                as_failures(errors[step]) < as_failures(baseline[protocol][step])))
+          protocols[protocol][str(step)] = row
+      out[str(k)][role] = {'alpha': e.alpha, 'protocols': protocols}
+  return out
+
+
+def task_columns():
+  """(role, protocol, step) of every column of <point>_tasks.csv."""
+  return [(role, protocol, s) for role in study_points.ROLES for protocol in MEASURED
+          for s in TEST_STEPS]
+
+
+def write_point(point: study_points.Point, evaluations, stem: str, num_tasks: int, seed: int,
+                sources: List[dict]):
+  """Writes <point>.json (statistics) and <point>_tasks.csv (per-task errors at FIGURE_K)."""
+  utils.write_json(stem + '.json', {
+      'point': dataclasses.asdict(point), 'num_tasks': num_tasks, 'eval_seed': seed,
+      'good_nmse': GOOD_NMSE, 'split_fraction': SPLIT_FRACTION,
+      'far_fraction': FAR_FRACTION, 'results': summary(evaluations),
+      'sources': sources, 'code': experiment.code_version()})
+  errors = evaluations[FIGURE_K]
+  utils.write_csv(stem + '_tasks.csv',
+                  ['task'] + [f'{r}_{p}_step{s}' for r, p, s in task_columns()],
+                  [[b] + [errors[r].errors[p][s][b] for r, p, s in task_columns()]
+                   for b in range(num_tasks)])
+
+
+def write_figure_data(point: study_points.Point, evaluations: Dict[str, Evaluation], path: str,
+                      num_tasks: int, seed: int):
+  """<point>_figure.npz: what a setting figure draws besides the per-task
+  errors, for the tasks at PERCENTILES of each model's time-series error at
+  FIGURE_K: the grid x [2 GRID_POINTS] over in-sample and unseen parts, and
+  per role the task indices, truths, support points and predictions."""
+  tasks = protocol_tasks(point, FIGURE_K, num_tasks, seed)
+  x = np.concatenate([tasks['in_sample'][0], tasks['out_of_sample'][0]], axis=1)[..., 0]
+  y = np.concatenate([tasks['in_sample'][1], tasks['out_of_sample'][1]], axis=1)[..., 0]
+  support_x, support_y = (a[..., 0] for a in tasks['support_early'])
+  arrays = {'x': x[0], 'unseen': np.array(regions(point.task_ranges)['out_of_sample'])}
+  for role, e in evaluations.items():
+    arrays.update({f'{role}_tasks': np.array(e.plotted), f'{role}_truth': y[e.plotted],
+                   f'{role}_support_x': support_x[e.plotted],
+                   f'{role}_support_y': support_y[e.plotted]})
+    arrays.update({f'{role}_step{s}': e.curves[s] for s in TEST_STEPS})
+  np.savez(path, **arrays)
+
+
+def evaluate(logdir: str, num_tasks: int, seed: int,
+             base: experiment.Settings = study_points.STUDY_BASE) -> List[study_points.Point]:
+  """Evaluates every trained point and writes its results files; the points done."""
+  points = study_points.trained_points(logdir, base)
+  if not points:
+    raise experiment.CommandError(
+        f'no trained robustness points in {study_points.study_dir(logdir)}; '
+        'train them with --mode=point')
+  evaluations = evaluate_points(points, logdir, num_tasks, seed, base)
+  results_dir = points_dir(logdir)
+  os.makedirs(results_dir, exist_ok=True)
+  for point in points:
+    sources = {role: experiment.checkpoint_source(path)
+               for role, (_, path) in study_points.role_models(point, logdir, base).items()}
+    stem = os.path.join(results_dir, point.name)
+    write_point(point, evaluations[point.name], stem, num_tasks, seed, sources)
+    if point.name in study_points.FIGURE_POINTS:
+      write_figure_data(point, evaluations[point.name][FIGURE_K], stem + '_figure.npz',
+                        num_tasks, seed)
+  return points

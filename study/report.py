@@ -1,0 +1,312 @@
+"""The study's report: tables, figures and README sections, drawn only from the
+results files that study.protocols.evaluate writes (<logdir>/robustness/points).
+"""
+import os
+from typing import Dict, List
+
+import numpy as np
+
+import experiment
+import plots
+import utils
+from study import points as study_points
+from study.points import (AXES, CHECK_ITERATIONS, FULL_PHASE_RUNS, POINTS, ROLES,
+                          SECOND_SEED, SEED_RUNS, SEED_SUFFIX, SETTING_POINTS,
+                          TUNED_AMPLITUDES, TUNED_SUFFIX, sweep_name)
+from study.protocols import (EVAL_KS, FIGURE_K, FINAL_STEP, GOOD_NMSE, PERCENTILES,
+                             PROTOCOLS, REPORTED_STEPS, SPLIT_FRACTION, TEST_STEPS,
+                             beats_baseline, works)
+from study import protocols
+
+BOUNDARY_PROTOCOLS = ('in_range', 'time_series')
+ALL_POINTS_TABLE = 'all_points.md'   # beside the points' JSON files
+ROLE_COLORS = ('C0', 'C2', 'C1')
+
+
+def read_results(logdir: str) -> Dict[str, dict]:
+  """{point name: its results JSON} for every point with a results file."""
+  results = {}
+  for name in POINTS:
+    path = os.path.join(protocols.points_dir(logdir), name + '.json')
+    if os.path.exists(path):
+      results[name] = utils.read_json(path)
+  return results
+
+
+def task_errors(stem: str) -> Dict[str, Dict[str, np.ndarray]]:
+  """{role: {protocol: per-task normalised MSE [B] after FINAL_STEP steps}} at FIGURE_K."""
+  rows = utils.read_csv(stem + '_tasks.csv')
+  return {role: {protocol: np.array([float(r[f'{role}_{protocol}_step{FINAL_STEP}'])
+                                     for r in rows])
+                 for protocol in protocols.MEASURED} for role in ROLES}
+
+
+def setting_figure(point: study_points.Point, stem: str, path: str):
+  """Tasks at the 10th/50th/90th percentile of time-series error, per model, and
+  the error distributions of the three protocols after FINAL_STEP steps."""
+  errors = task_errors(stem)
+  with np.load(stem + '_figure.npz') as data:
+    columns = [[plots.CurvePanel(
+        data['x'], data[f'{role}_truth'][i],
+        (data[f'{role}_support_x'][i], data[f'{role}_support_y'][i]),
+        {s: data[f'{role}_step{s}'][i] for s in TEST_STEPS}, tuple(data['unseen']),
+        f"{ROLES[role]}: {p}th pct, nMSE {errors[role]['time_series'][b]:.3g}")
+                for i, (p, b) in enumerate(zip(PERCENTILES, data[f'{role}_tasks']))]
+               for role in ROLES]
+  distributions = {f'{title}, {FINAL_STEP} steps': {
+      ROLES[role]: errors[role][protocol] for role in ROLES}
+                   for protocol, title in PROTOCOLS.items()}
+  plots.percentile_figure(path, f'{point.name}: {point.title} (K={FIGURE_K})', columns,
+                          distributions, GOOD_NMSE)
+
+
+def first_failure(stats: Dict[str, dict], axis: str, protocol: str, test,
+                  suffix: str = ''):
+  """Index of the first magnitude of an axis where MAML (trained on that point)
+  fails `test` after FINAL_STEP steps at K=FIGURE_K, or None; suffix picks the
+  points of another training seed."""
+  return next((i for i, m in enumerate(AXES[axis].magnitudes)
+               if not test(final(stats, sweep_name(axis, m, suffix), 'maml', protocol))), None)
+
+
+def last_passing(stats: Dict[str, dict], axis: str, protocol: str, test,
+                 suffix: str = '') -> str:
+  """In words: the largest magnitude up to which MAML passes `test`."""
+  magnitudes = AXES[axis].magnitudes
+  i = first_failure(stats, axis, protocol, test, suffix)
+  if i is None:
+    return f'over the whole sweep (up to {magnitudes[-1]:g})'
+  if i == 0:
+    return 'nowhere'
+  return f"{'only at' if i == 1 else 'up to'} {magnitudes[i - 1]:g} (not at {magnitudes[i]:g})"
+
+
+def boundary_panels(stats: Dict[str, dict]) -> List[dict]:
+  """One panel per axis and protocol: median nMSE of each model against magnitude."""
+  panels = []
+  for axis, spec in AXES.items():
+    for protocol in BOUNDARY_PROTOCOLS:
+      lines = {}
+      for role, color in zip(ROLES, ROLE_COLORS):
+        for step in TEST_STEPS:
+          lines[f'{ROLES[role]}, {step} step' + ('s' if step > 1 else '')] = (
+              [final(stats, sweep_name(axis, m), role, protocol, step)['median']
+               for m in spec.magnitudes],
+              {'color': color, 'ls': '-' if step == FINAL_STEP else '--'})
+      lines[f"{ROLES['maml']}, seed {SECOND_SEED}, {FINAL_STEP} steps"] = (
+          [final(stats, sweep_name(axis, m, SEED_SUFFIX), 'maml', protocol)['median']
+           for m in spec.magnitudes], {'color': ROLE_COLORS[0], 'ls': ':'})
+      lost = first_failure(stats, axis, protocol, beats_baseline)
+      panels.append({'title': f'{axis}, {PROTOCOLS[protocol]}', 'xlabel': spec.label,
+                     'magnitudes': spec.magnitudes, 'lines': lines,
+                     'lost': None if lost is None else spec.magnitudes[lost]})
+  return panels
+
+
+def stat_cell(row: dict) -> str:
+  return f"{row['median']:.3g} ({100 * row['fraction_good']:.0f}%)"
+
+
+def settings_table(stats: Dict[str, dict]) -> str:
+  """K=10, FINAL_STEP steps: median normalised MSE and % of tasks fit well, per protocol."""
+  lines = ['| setting | model | ' + ' | '.join(PROTOCOLS.values()) + ' |',
+           '|---|---|' + '---|' * len(PROTOCOLS)]
+  for point in SETTING_POINTS:
+    for role, label in ROLES.items():
+      lines.append(f'| {point.name}: {point.title} | {label} | ' + ' | '.join(
+          stat_cell(final(stats, point.name, role, p)) for p in PROTOCOLS) + ' |')
+  return '\n'.join(lines)
+
+
+def details_table(stats: Dict[str, dict], names: List[str]) -> str:
+  """Every K, protocol and test step count: mean ± 95% CI, median, % fit well."""
+  lines = ['| point | model | K | α | protocol | ' + ' | '.join(
+      f'{s} steps: mean ± CI, median, % good' for s in REPORTED_STEPS) + ' |',
+           '|---|---|---|---|---|' + '---|' * len(REPORTED_STEPS)]
+  for name in names:
+    for k in map(str, EVAL_KS):
+      for role in ROLES:
+        row = stats[name][k][role]
+        for protocol in protocols.MEASURED:
+          by_step = row['protocols'][protocol]
+          cells = [f"{c['mean']:.3g} ± {c['ci95']:.2g}, {c['median']:.3g}, "
+                   f"{100 * c['fraction_good']:.0f}%" + (
+                       f", {c['n_nonfinite']} non-finite" if c['n_nonfinite'] else '')
+                   for c in (by_step[str(s)] for s in REPORTED_STEPS)]
+          lines.append(f"| {name} | {ROLES[role]} | {k} | {row['alpha']:g} | {protocol} | "
+                       + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
+def sweep_table(stats: Dict[str, dict]) -> str:
+  """Per axis and magnitude, K=10, FINAL_STEP steps: in-range and time-series columns."""
+  header = [f'{ROLES[r]}, {PROTOCOLS[p]}' for p in BOUNDARY_PROTOCOLS for r in ROLES]
+  lines = ['| axis | magnitude | ' + ' | '.join(header) + ' |',
+           '|---|---|' + '---|' * len(header)]
+  for axis, spec in AXES.items():
+    for m in spec.magnitudes:
+      lines.append(f'| {axis} | {m:g} | ' + ' | '.join(
+          stat_cell(final(stats, sweep_name(axis, m), r, p))
+          for p in BOUNDARY_PROTOCOLS for r in ROLES) + ' |')
+  return '\n'.join(lines)
+
+
+def boundary_table(stats: Dict[str, dict]) -> str:
+  """Per axis: how far MAML trained on each point keeps working and keeps its advantage."""
+  header = [f'{what}, {PROTOCOLS[p]}' for what in ('works', 'beats the baseline')
+            for p in BOUNDARY_PROTOCOLS]
+  lines = ['| axis | seed | ' + ' | '.join(header) + ' |', '|---|---|' + '---|' * len(header)]
+  for axis, spec in AXES.items():
+    for seed, suffix in SEED_RUNS:
+      cells = [last_passing(stats, axis, p, test, suffix) for test in (works, beats_baseline)
+               for p in BOUNDARY_PROTOCOLS]
+      lines.append(f'| {spec.label} ({", ".join(f"{m:g}" for m in spec.magnitudes)}) | '
+                   f'{seed} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
+def final(stats: Dict[str, dict], name: str, role: str, protocol: str = 'in_range',
+          step: int = FINAL_STEP, k: int = FIGURE_K) -> dict:
+  """Statistics of a point, model and protocol at K=k after `step` steps."""
+  return stats[name][str(k)][role]['protocols'][protocol][str(step)]
+
+
+def final_alpha(stats: Dict[str, dict], name: str, role: str) -> float:
+  """The test step size a model adapted with on a point at K=FIGURE_K."""
+  return stats[name][str(FIGURE_K)][role]['alpha']
+
+
+def share(stats, name, role, protocol='in_range', k=FIGURE_K) -> float:
+  """Percent of tasks fit well."""
+  return 100 * final(stats, name, role, protocol, k=k)['fraction_good']
+
+
+def good(stats, name, role, protocol='in_range', k=FIGURE_K) -> str:
+  return f'{share(stats, name, role, protocol, k):.0f}%'
+
+
+def span(values: List[float], number: str = '{:.0f}%') -> str:
+  return f'{number.format(min(values))} to {number.format(max(values))}'
+
+
+def tuned_alpha_effect(stats: Dict[str, dict], amplitude: float) -> str:
+  fixed, tuned = (sweep_name('amplitude', amplitude, suffix) for suffix in ('', TUNED_SUFFIX))
+  return (f"MAML trained with amplitude bound {amplitude:g} fits {good(stats, tuned, 'maml')} "
+          f"of tasks well in range (alpha = {final_alpha(stats, tuned, 'maml'):g}, median "
+          f"{final(stats, tuned, 'maml')['median']:.3g}) instead of {good(stats, fixed, 'maml')} "
+          f"(median {final(stats, fixed, 'maml')['median']:.3g})")
+
+
+def findings(stats: Dict[str, dict]) -> str:
+  """The Results paragraph: the measured answers to the earlier study's claims,
+  every number read from `stats` (K=FIGURE_K, FINAL_STEP steps)."""
+  moved = [p.name for p in SETTING_POINTS[1:] if p.family in ('sinusoid', 'sum')]
+  far_sinusoids = [p.name for p in SETTING_POINTS if p.family != 'linear']
+  paper_model_worst = min(moved, key=lambda n: share(stats, n, 'standard'))
+  product_ratio = (final(stats, 'Fig6', 'pretrain')['median']
+                   / final(stats, 'Fig6', 'maml')['median'])
+  lines = [
+      f"- **The paper's setting (Fig1).** After {FINAL_STEP} steps from K={FIGURE_K} points "
+      f"MAML fits {good(stats, 'Fig1', 'maml')} of the {final(stats, 'Fig1', 'maml')['n_tasks']} "
+      "held-out tasks well over the x "
+      f"range, the pretrained baseline {good(stats, 'Fig1', 'pretrain')}. On the last "
+      f"{100 * (1 - SPLIT_FRACTION):.0f}% of the range, never seen during adaptation: {good(stats, 'Fig1', 'maml', 'time_series')} "
+      f"against {good(stats, 'Fig1', 'pretrain', 'time_series')}.",
+      f"- **Moved sinusoids ({', '.join(moved)}).** MAML meta-trained on the moved "
+      f"distribution fits {span([share(stats, n, 'maml') for n in moved])} of tasks well in range "
+      f"({good(stats, 'Fig1', 'maml')} in the paper's setting), the pretrained baseline "
+      f"{span([share(stats, n, 'pretrain') for n in moved])}. The paper's model tested there "
+      f"without retraining fits {span([share(stats, n, 'standard') for n in moved])}, worst on "
+      f"{paper_model_worst} ({POINTS[paper_model_worst].title}, "
+      f"{good(stats, paper_model_worst, 'standard')}).",
+      '- **How far the distribution can move** before MAML meta-trained on it no '
+      f'longer fits most tasks well (median normalised MSE < {GOOD_NMSE:g}, in range): '
+      + '; '.join(f'{spec.label}: ' + ', '.join(
+          f"seed {seed} {last_passing(stats, axis, 'in_range', works, suffix)}"
+          for seed, suffix in SEED_RUNS) for axis, spec in AXES.items()) + '.',
+      '- **Large amplitudes and the step size.** With the test step size chosen on '
+      'validation tasks instead of the meta-training alpha = '
+      f"{final_alpha(stats, sweep_name('amplitude', TUNED_AMPLITUDES[0]), 'maml'):g}, "
+      + '; '.join(tuned_alpha_effect(stats, m) for m in TUNED_AMPLITUDES) + '.',
+      f"- **Products (Fig6).** MAML trained on products fits "
+      f"{good(stats, 'Fig6', 'maml')} of tasks well (median normalised MSE "
+      f"{final(stats, 'Fig6', 'maml')['median']:.2f}), the pretrained baseline "
+      f"{good(stats, 'Fig6', 'pretrain')} (median "
+      f"{final(stats, 'Fig6', 'pretrain')['median']:.2f}, {product_ratio:.1f} times MAML's).",
+      f"- **More points** (K={max(EVAL_KS)} at test, the models trained with "
+      f"K={FIGURE_K}). On Fig5 MAML fits {good(stats, 'Fig5', 'maml', k=max(EVAL_KS))} "
+      f"of tasks well in range (K={FIGURE_K}: {good(stats, 'Fig5', 'maml')}) but "
+      f"{good(stats, 'Fig5', 'maml', 'time_series', k=max(EVAL_KS))} on the never-seen "
+      f"end of the range (K={FIGURE_K}: {good(stats, 'Fig5', 'maml', 'time_series')}); "
+      f"on Fig6 {good(stats, 'Fig6', 'maml', k=max(EVAL_KS))} in range "
+      f"(K={FIGURE_K}: {good(stats, 'Fig6', 'maml')}).",
+      f"- **Lines.** MAML trained on lines fits {good(stats, 'linear', 'maml')} in range, "
+      f"{good(stats, 'linear', 'maml', 'time_series')} on the never-seen last 20% and "
+      f"{good(stats, 'linear', 'maml', 'far')} far beyond the range; the pretrained "
+      f"baseline {good(stats, 'linear', 'pretrain')}, "
+      f"{good(stats, 'linear', 'pretrain', 'time_series')} and "
+      f"{good(stats, 'linear', 'pretrain', 'far')}.",
+      f"- **The full phase circle** (phase width 2 pi). MAML meta-trained on it fits "
+      f"{', '.join(good(stats, n, 'maml') for n in FULL_PHASE_RUNS)} of tasks well in "
+      f"range (seeds 1, 2, 3) and {good(stats, 'phase_2_long', 'maml')} after "
+      f"{CHECK_ITERATIONS} iterations, while the paper's model, trained on half the "
+      f"circle, fits {good(stats, 'phase_2', 'standard')} of the same tasks.",
+      f"- **Far extrapolation of periodic tasks.** On [hi, hi + (hi - lo)/2] MAML's median "
+      f"normalised MSE is "
+      f"{span([final(stats, n, 'maml', 'far')['median'] for n in far_sinusoids], '{:.3g}')} "
+      f"across Fig1-Fig7 (1 = predicting the task's mean), the pretrained baseline's "
+      f"{span([final(stats, n, 'pretrain', 'far')['median'] for n in far_sinusoids], '{:.3g}')}; "
+      f"no model fits more than {max(share(stats, n, r, 'far') for n in far_sinusoids for r in ROLES):.0f}% "
+      'of the tasks of any of these settings well there.',
+  ]
+  return '\n'.join(lines)
+
+
+def training_time_text(logdir: str, base=study_points.STUDY_BASE) -> str:
+  paths = {study_points.model_dir(logdir, study_points.model_settings(p, m, base))
+           for p in POINTS.values() for m in study_points.TRAINED_METHODS}
+  seconds = [utils.read_json(os.path.join(p, 'training_seconds.json'))['seconds']
+             for p in sorted(paths)]
+  return (f'The study trained {len(seconds)} models ({len(POINTS)} points share some), '
+          f'{sum(seconds) / 60:.0f} minutes of training in all '
+          f'({min(seconds):.0f} to {max(seconds):.0f} s each, mostly two at a time on 2 cores), '
+          'from the `training_seconds.json` files.')
+
+
+def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE):
+  """Draws Img/Fig1..7.png, Img/linear.png and Img/robustness_summary.png and
+  rewrites the README sections from the saved results of every evaluated point."""
+  results = read_results(logdir)
+  if not results:
+    raise experiment.CommandError(
+        f'no robustness results in {protocols.points_dir(logdir)}; evaluate first '
+        '(--mode=report)')
+  stats = {name: r['results'] for name, r in results.items()}
+  os.makedirs(img_dir, exist_ok=True)
+  results_dir = protocols.points_dir(logdir)
+  for point in SETTING_POINTS:
+    if point.name in stats:
+      setting_figure(point, os.path.join(results_dir, point.name),
+                     os.path.join(img_dir, point.name + '.png'))
+  # Sections are written once every point they read has been evaluated.
+  has_settings = all(p.name in stats for p in SETTING_POINTS)
+  has_all = len(stats) == len(POINTS)
+  sections = {}
+  if has_settings:
+    sections.update({'robustness_settings': settings_table(stats),
+                     'robustness_details': details_table(stats, [p.name for p in SETTING_POINTS])})
+  if has_settings and has_all:
+    sections['robustness_findings'] = findings(stats)
+  if has_all:
+    plots.boundary_figure(os.path.join(img_dir, 'robustness_summary.png'),
+                          boundary_panels(stats), GOOD_NMSE)
+    sections.update({'robustness_sweep': sweep_table(stats),
+                     'robustness_boundary': boundary_table(stats),
+                     'robustness_training_time': training_time_text(logdir, base)})
+    utils.atomic_write(os.path.join(results_dir, ALL_POINTS_TABLE),
+                       '# Every point of the robustness study\n\n'
+                       + details_table(stats, list(POINTS)) + '\n')
+  utils.update_readme(readme, sections)
+  print(f'wrote the results of {len(stats)} points to {results_dir}, their figures to '
+        f'{img_dir} and {len(sections)} README sections')
+  return results
