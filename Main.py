@@ -68,19 +68,19 @@ flags.DEFINE_string(
     'does not use: ' + '; '.join(f'{m}: {", ".join(f) or "none"}' for m, f in MODE_FLAGS.items())
     + '. In eval and plot modes the model flags must agree with the checkpoint\'s '
     'config.json, except --test_num_updates, the number of steps evaluated.')
-flags.DEFINE_string('method', 'maml',
+flags.DEFINE_string('method', DEFAULTS.method,
                   'maml: meta-learn theta; pretrain: one network regressed on all '
                   'tasks jointly; oracle: pretrain with the task parameters as inputs.')
-flags.DEFINE_bool('first_order', False, 'First-order MAML: no gradient through the inner gradient.')
-flags.DEFINE_integer('K', 10, 'K: points per task in the support set a and in the query set b.')
-flags.DEFINE_integer('meta_batch_size', 25, 'Tasks per meta-iteration.')
-flags.DEFINE_integer('meta_iterations', 70000, 'Meta-iterations (Adam steps of size beta).')
-flags.DEFINE_float('alpha', 0.01, 'alpha: inner step size (the original code\'s 1e-3 default is a trap).')
-flags.DEFINE_float('beta', 0.001, 'beta: meta step size, the Adam learning rate.')
-flags.DEFINE_integer('num_updates', 1, 'Inner gradient steps at meta-training.')
-flags.DEFINE_integer('test_num_updates', 10, 'Inner gradient steps at meta-test (0..N are '
+flags.DEFINE_bool('first_order', DEFAULTS.first_order, 'First-order MAML: no gradient through the inner gradient.')
+flags.DEFINE_integer('K', DEFAULTS.K, 'K: points per task in the support set a and in the query set b.')
+flags.DEFINE_integer('meta_batch_size', DEFAULTS.meta_batch_size, 'Tasks per meta-iteration.')
+flags.DEFINE_integer('meta_iterations', DEFAULTS.meta_iterations, 'Meta-iterations (Adam steps of size beta).')
+flags.DEFINE_float('alpha', DEFAULTS.alpha, 'alpha: inner step size (the original code\'s 1e-3 default is a trap).')
+flags.DEFINE_float('beta', DEFAULTS.beta, 'beta: meta step size, the Adam learning rate.')
+flags.DEFINE_integer('num_updates', DEFAULTS.num_updates, 'Inner gradient steps at meta-training.')
+flags.DEFINE_integer('test_num_updates', DEFAULTS.test_num_updates, 'Inner gradient steps at meta-test (0..N are '
                      'evaluated; in eval mode, default: the trained model\'s).')
-flags.DEFINE_list('hidden', ['40', '40'], 'Hidden layer sizes.')
+flags.DEFINE_list('hidden', list(map(str, DEFAULTS.hidden)), 'Hidden layer sizes.')
 flags.DEFINE_string('family', DEFAULTS.family, f'Task family, one of {sorted(FunGenerator.FAMILIES)}.')
 flags.DEFINE_list('amplitude', list(map(str, DEFAULT_RANGES.amplitude)), 'Amplitude range [min,max].')
 flags.DEFINE_list('phase', list(map(str, DEFAULT_RANGES.phase)), 'Phase range phi [min,max] in radians, y = a sin(2 pi w x - phi).')
@@ -92,7 +92,7 @@ flags.DEFINE_list('offset', list(map(str, DEFAULT_RANGES.offset)), 'Linear and q
 flags.DEFINE_list('curvature', list(map(str, DEFAULT_RANGES.curvature)), 'Quadratic family: x^2 coefficient range [min,max].')
 flags.DEFINE_float('noise_std', DEFAULT_RANGES.noise_std, 'Std of the Gaussian noise added to the observed y.')
 flags.DEFINE_string('point', '', 'Robustness study point for --mode=point (list them with --mode=points).')
-flags.DEFINE_integer('seed', 1, 'Seed of initialisation and training tasks.')
+flags.DEFINE_integer('seed', DEFAULTS.seed, 'Seed of initialisation and training tasks.')
 flags.DEFINE_integer('eval_seed', 12345, 'Seed of the held-out evaluation tasks.')
 flags.DEFINE_integer('num_eval_tasks', 600, 'Held-out tasks per evaluation.')
 flags.DEFINE_list('eval_k', [], 'K values to evaluate (default: the K the model was trained with).')
@@ -103,7 +103,7 @@ flags.DEFINE_string('img_dir', 'Img', 'Folder of the figures (reproduce mode: <l
 flags.DEFINE_string('readme', 'README.md', 'README whose generated sections report and reproduce '
                     'modes rewrite (reproduce mode: <logdir>/README.md, a copy of README.md).')
 flags.DEFINE_bool('resume', False, 'Continue training from the last checkpoint in the experiment folder.')
-flags.DEFINE_integer('iterations_per_run', 100, 'Meta-iterations per session.run (one data transfer).')
+flags.DEFINE_integer('iterations_per_run', DEFAULTS.iterations_per_run, 'Meta-iterations per session.run (one data transfer).')
 flags.DEFINE_integer('print_interval', 5000, 'Meta-iterations between progress lines.')
 flags.DEFINE_integer('save_interval', 10000, 'Meta-iterations between checkpoints.')
 flags.DEFINE_integer('benchmark_repeats', 3, 'Benchmark: timed repeats per case (the median is reported).')

@@ -7,6 +7,7 @@ directly.
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import glob
 import hashlib
 import json
@@ -468,6 +469,7 @@ def checkpoint_source(path: str) -> dict:
           'sha256': digest.hexdigest()[:16]}
 
 
+@functools.lru_cache(maxsize=1)   # one record per process, even if files change meanwhile
 def code_version() -> dict:
   """A digest of the project's Python sources and, if they are as committed,
   the last commit that changed them (so results regenerated at a later commit

@@ -21,6 +21,8 @@ from study import protocols
 BOUNDARY_PROTOCOLS = ('in_range', 'time_series')
 ALL_POINTS_TABLE = 'all_points.md'   # beside the points' JSON files
 ROLE_COLORS = ('C0', 'C2', 'C1')
+# The details tables list the protocols adapted on the whole x range first.
+TABLE_PROTOCOLS = sorted(protocols.MEASURED, key=lambda p: protocols.MEASURED[p][0] != 'full')
 
 
 def read_results(logdir: str) -> Dict[str, dict]:
@@ -127,7 +129,7 @@ def details_table(stats: Dict[str, dict], names: List[str]) -> str:
     for k in map(str, EVAL_KS):
       for role in ROLES:
         row = stats[name][k][role]
-        for protocol in protocols.MEASURED:
+        for protocol in TABLE_PROTOCOLS:
           by_step = row['protocols'][protocol]
           cells = [f"{c['mean']:.3g} ± {c['ci95']:.2g}, {c['median']:.3g}, "
                    f"{100 * c['fraction_good']:.0f}%" + (
