@@ -32,16 +32,18 @@ SETTINGS_FLAGS = ('method', 'first_order', 'K', 'meta_batch_size', 'meta_iterati
                   'beta', 'num_updates', 'test_num_updates', 'hidden', 'family', 'amplitude',
                   'phase', 'frequency', 'x_range', 'mix', 'slope', 'offset', 'curvature',
                   'noise_std', 'seed', 'iterations_per_run')
-TRAIN_FLAGS = ('logdir', 'exp_name', 'resume', 'print_interval', 'save_interval')
-EVAL_FLAGS = ('logdir', 'exp_name', 'eval_k', 'eval_alpha', 'eval_seed')
+FOLDER_FLAGS = ('logdir', 'exp_name')
+TRAIN_FLAGS = ('resume', 'print_interval', 'save_interval')
+EVAL_FLAGS = ('eval_k', 'eval_alpha', 'eval_seed')
 # The flags each mode uses; any other flag given on the command line is refused.
 # In report, reproduce and point modes the models are the project's (the
 # paper's and the study's definitions), so no flag may change them.
 MODE_FLAGS = {
-    'all': SETTINGS_FLAGS + TRAIN_FLAGS + EVAL_FLAGS + ('num_eval_tasks', 'img_dir'),
-    'train': SETTINGS_FLAGS + TRAIN_FLAGS,
-    'eval': SETTINGS_FLAGS + EVAL_FLAGS + ('num_eval_tasks',),
-    'plot': SETTINGS_FLAGS + EVAL_FLAGS + ('img_dir',),
+    'all': (SETTINGS_FLAGS + FOLDER_FLAGS + TRAIN_FLAGS + EVAL_FLAGS
+            + ('num_eval_tasks', 'img_dir')),
+    'train': SETTINGS_FLAGS + FOLDER_FLAGS + TRAIN_FLAGS,
+    'eval': SETTINGS_FLAGS + FOLDER_FLAGS + EVAL_FLAGS + ('num_eval_tasks',),
+    'plot': SETTINGS_FLAGS + FOLDER_FLAGS + EVAL_FLAGS + ('img_dir',),
     'benchmark': tuple(f for f in SETTINGS_FLAGS if f != 'meta_iterations')
                  + ('logdir', 'benchmark_repeats', 'benchmark_seconds'),
     'report': ('logdir', 'img_dir', 'readme', 'num_eval_tasks', 'eval_seed'),
@@ -51,6 +53,16 @@ MODE_FLAGS = {
     'points': (),
 }
 MODES = tuple(MODE_FLAGS)
+
+
+def mode_flags_text(mode: str) -> str:
+  """A mode's flags for --help, the model flags (SETTINGS_FLAGS) named once."""
+  names = MODE_FLAGS[mode]
+  model = set(SETTINGS_FLAGS) <= set(names)
+  rest = [n for n in names if not (model and n in SETTINGS_FLAGS)]
+  return ', '.join((['the model flags'] if model else []) + rest) or 'none'
+
+
 # In eval and plot modes a model flag must agree with the checkpoint's config;
 # these say how to get what such a flag would have asked for.
 EVAL_HINTS = {'K': 'evaluate at another K with --eval_k',
@@ -65,7 +77,8 @@ flags.DEFINE_string(
     '(figures and README go to <logdir>/Img and <logdir>/README.md unless --img_dir/--readme '
     'say otherwise); point = train the models of one robustness --point; points = list the '
     f'point names. One of {", ".join(MODES)}. Each mode refuses, with one line, any flag it '
-    'does not use: ' + '; '.join(f'{m}: {", ".join(f) or "none"}' for m, f in MODE_FLAGS.items())
+    'does not use: ' + '; '.join(f'{m}: {mode_flags_text(m)}' for m in MODES)
+    + f'. The model flags: {", ".join(SETTINGS_FLAGS)}'
     + '. In eval and plot modes the model flags must agree with the checkpoint\'s '
     'config.json, except --test_num_updates, the number of steps evaluated.')
 flags.DEFINE_string('method', DEFAULTS.method,
