@@ -100,6 +100,28 @@ class Sawtooth(Periodic):
   waveform = staticmethod(lambda t: 2 * np.mod(t / (2 * math.pi), 1.0) - 1)
 
 
+@register
+class Shapes(Periodic):
+  """a * g(2 pi w x - phi) with the waveform g drawn per task: sinusoid, square,
+  triangle or sawtooth, each with probability 1/4 (`shape` is its index in SHAPES)."""
+  name = 'shapes'
+  SHAPES = ('sinusoid', 'square', 'triangle', 'sawtooth')
+  params = Periodic.params + ('shape',)
+  oracle_params = ('amplitude', 'phase', 'shape')
+
+  def sample(self, rng, ranges, size):
+    params = {p: uniform(rng, getattr(ranges, p), size) for p in Periodic.params}
+    params['shape'] = rng.randint(len(self.SHAPES), size=size).astype(float)
+    return params
+
+  def evaluate(self, x, params):
+    angle = 2 * math.pi * column(params['frequency']) * x - column(params['phase'])
+    shape = column(params['shape'])
+    waves = sum(np.where(shape == i, FAMILIES[name].waveform(angle), 0.0)
+                for i, name in enumerate(self.SHAPES))
+    return column(params['amplitude']) * waves
+
+
 class TwoWaves(Family):
   """Two sinusoids: a1 sin(2 pi w1 x - phi1) combined with cos(2 pi w2 x - phi2)."""
   params = ('amplitude1', 'phase1', 'frequency1', 'phase2', 'frequency2')

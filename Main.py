@@ -10,7 +10,21 @@ import dataclasses
 import math
 import os
 import shutil
+import signal
 import sys
+import tempfile
+
+
+def stop_during_start_up(signum, _frame):
+  """Ctrl-C or SIGTERM while TensorFlow loads: nothing is written yet, so just stop."""
+  sys.stderr.write(f'error: {signal.Signals(signum).name} during start-up: stopped, nothing '
+                   'was written\n')
+  os._exit(128 + signum)  # pylint: disable=protected-access
+
+
+if __name__ == '__main__':
+  for _signal in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(_signal, stop_during_start_up)
 
 from absl import app
 from absl import flags
@@ -19,6 +33,8 @@ import experiment
 from experiment import CommandError
 import FunGenerator
 import paper
+import utils
+from study import ceiling as study_ceiling
 from study import points as study_points
 from study import protocols as study_protocols
 from study import report as study_report
@@ -51,6 +67,7 @@ MODE_FLAGS = {
                   'print_interval', 'save_interval'),
     'point': ('point', 'logdir', 'print_interval', 'save_interval'),
     'points': (),
+    'ceiling': ('logdir', 'num_eval_tasks', 'eval_seed'),
 }
 MODES = tuple(MODE_FLAGS)
 
@@ -63,6 +80,10 @@ def mode_flags_text(mode: str) -> str:
   return ', '.join((['the model flags'] if model else []) + rest) or 'none'
 
 
+SEED_LIMIT = 2 ** 32     # numpy's RandomState takes seeds in [0, 2^32)
+INT32_MAX = 2 ** 31 - 1  # TF shapes and indices are int32
+STUDY_STEPS = 20         # the study's test steps (study.protocols.FINAL_STEP)
+STUDY_REGIONS = 4        # the study predicts on four grids per task
 # In eval and plot modes a model flag must agree with the checkpoint's config;
 # these say how to get what such a flag would have asked for.
 EVAL_HINTS = {'K': 'evaluate at another K with --eval_k',
@@ -76,7 +97,8 @@ flags.DEFINE_string(
     'from the checkpoints in <logdir>; reproduce = train all those models, then report '
     '(figures and README go to <logdir>/Img and <logdir>/README.md unless --img_dir/--readme '
     'say otherwise); point = train the models of one robustness --point; points = list the '
-    f'point names. One of {", ".join(MODES)}. Each mode refuses, with one line, any flag it '
+    'point names; ceiling = fit one network per task of the shape points (the regression '
+    f'ceiling the report shows). One of {", ".join(MODES)}. Each mode refuses, with one line, any flag it '
     'does not use: ' + '; '.join(f'{m}: {mode_flags_text(m)}' for m in MODES)
     + f'. The model flags: {", ".join(SETTINGS_FLAGS)}'
     + '. In eval and plot modes the model flags must agree with the checkpoint\'s '
@@ -186,6 +208,75 @@ def validate_flags():
     if not all(v.isdigit() and int(v) >= 1 for v in getattr(FLAGS, name)):
       raise CommandError(f'--{name}={",".join(getattr(FLAGS, name))}: must be '
                          'comma-separated integers >= 1')
+  if not FLAGS.hidden:
+    raise CommandError('--hidden=: at least one hidden layer size, e.g. --hidden=40,40')
+  for name in ('seed', 'eval_seed'):
+    if not 0 <= getattr(FLAGS, name) < SEED_LIMIT:
+      raise CommandError(f'--{name}={getattr(FLAGS, name)}: must be an integer in '
+                         f'[0, {SEED_LIMIT - 1}]')
+  check_writable()
+
+
+def check_writable():
+  """Every output folder (or the folder that would hold it) is writable before
+  any work starts, so a long run cannot fail at its last step."""
+  used = MODE_FLAGS[FLAGS.mode]
+  outputs = [('logdir', FLAGS.logdir)] if 'logdir' in used and FLAGS.mode != 'eval' else []
+  if FLAGS.mode in ('all', 'plot', 'report') or (FLAGS.mode == 'reproduce' and given('img_dir')):
+    outputs.append(('img_dir', FLAGS.img_dir))
+  if FLAGS.mode == 'report' or (FLAGS.mode == 'reproduce' and given('readme')):
+    outputs.append(('readme', FLAGS.readme))
+  for name, path in outputs:
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+      existing = os.path.dirname(existing)
+    folder = existing if os.path.isdir(existing) else os.path.dirname(existing)
+    try:   # a real write: permission bits do not stop root, read-only mounts do
+      with tempfile.TemporaryFile(dir=folder):
+        pass
+      if os.path.isfile(path):
+        with open(path, 'a'):
+          pass
+    except OSError as e:
+      raise CommandError(f'--{name}={path}: not writable ({e.strerror}); choose another --{name}')
+
+
+def check_resources(settings: experiment.Settings, eval_ks=()):
+  """Sizes TF shapes can hold and memory this machine has, before anything is built."""
+  dim = experiment.model_config(settings).dim_input
+  chunk = settings.iterations_per_run * settings.meta_batch_size * 2 * settings.K * dim
+  largest = max([chunk] + [experiment.eval_batch_size(settings) * (2 * k + experiment.GRID_POINTS)
+                           for k in eval_ks])
+  if largest > INT32_MAX:
+    raise CommandError(f'--K={settings.K}, --meta_batch_size={settings.meta_batch_size}, '
+                       f'--iterations_per_run={settings.iterations_per_run}, --eval_k: a tensor '
+                       f'of {largest:.3g} numbers exceeds what a TF shape holds ({INT32_MAX})')
+  needs = {}
+  if FLAGS.mode in ('all', 'train', 'benchmark'):
+    needs['training'] = experiment.training_bytes(settings)
+  for k in eval_ks:
+    needs[f'evaluating {FLAGS.num_eval_tasks} tasks at K={k}'] = experiment.evaluation_bytes(
+        settings, k, FLAGS.num_eval_tasks)
+  available = utils.available_bytes()
+  for what, need in needs.items():
+    if need > available:
+      raise CommandError(
+          f'{what} would need about {utils.readable_bytes(need)} of memory and this machine '
+          f'has {utils.readable_bytes(available)} available; ask for less (--num_eval_tasks, '
+          '--eval_k, --K, --meta_batch_size, --iterations_per_run, --hidden)')
+
+
+def check_report_memory():
+  """The study evaluates all tasks of a point at once: refuse a task count it cannot hold."""
+  settings = dataclasses.replace(experiment.Settings(), test_num_updates=STUDY_STEPS)
+  need = STUDY_REGIONS * experiment.evaluation_bytes(
+      settings, max(study_protocols.EVAL_KS), FLAGS.num_eval_tasks) + (
+          FLAGS.num_eval_tasks * STUDY_STEPS * experiment.num_parameters(settings)
+          * experiment.TF_FLOAT_BYTES)
+  if need > utils.available_bytes():
+    raise CommandError(f'--num_eval_tasks={FLAGS.num_eval_tasks}: the report would need about '
+                       f'{utils.readable_bytes(need)} of memory, this machine has '
+                       f'{utils.readable_bytes(utils.available_bytes())} available')
 
 
 def settings_from_flags() -> experiment.Settings:
@@ -268,14 +359,22 @@ def run():
     study_points.train_point(FLAGS.point, FLAGS.logdir, FLAGS.print_interval,
                              FLAGS.save_interval)
     return
+  if FLAGS.mode in ('report', 'reproduce', 'ceiling'):
+    check_report_memory()
   if FLAGS.mode in ('report', 'reproduce'):
     img_dir, readme = report_outputs()
     if FLAGS.mode == 'reproduce':
       paper.train_all(FLAGS.logdir, FLAGS.print_interval, FLAGS.save_interval)
       for name in study_points.POINTS:
         study_points.train_point(name, FLAGS.logdir, FLAGS.print_interval, FLAGS.save_interval)
+      study_ceiling.write_ceilings(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed)
     report(img_dir, readme)
     return
+  if FLAGS.mode == 'ceiling':
+    study_ceiling.write_ceilings(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed)
+    return
+  if FLAGS.mode in ('all', 'train', 'benchmark'):
+    check_resources(settings)
   if FLAGS.mode == 'benchmark':
     experiment.benchmark(settings, os.path.join(FLAGS.logdir, 'benchmark.json'),
                          FLAGS.benchmark_repeats, FLAGS.benchmark_seconds)
@@ -292,6 +391,7 @@ def run():
     return
   saved = evaluation_settings(settings, path)
   eval_ks = [int(k) for k in FLAGS.eval_k] or [saved.K]
+  check_resources(saved, eval_ks)
   alpha = saved.alpha if FLAGS.eval_alpha is None else FLAGS.eval_alpha
   if FLAGS.mode in ('all', 'eval'):
     for k in eval_ks:
@@ -304,13 +404,28 @@ def run():
       experiment.plot(saved, path, k, FLAGS.eval_seed, alpha, figure)
 
 
+def interrupt(signum, _frame):
+  """SIGINT and SIGTERM outside the training loop (which saves first): stop now."""
+  raise CommandError(f'{signal.Signals(signum).name}: stopped; files already written are '
+                     'complete (each is written to a temporary name, then renamed)', 128 + signum)
+
+
 def main(argv):
   if len(argv) > 1:
     sys.exit(f'error: unexpected arguments {argv[1:]}; flags look like --name=value')
+  for sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(sig, interrupt)
   try:
     run()
   except CommandError as e:
-    sys.exit(f'error: {e}')
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(e.exit_code)
+  except (MemoryError, experiment.tf.errors.ResourceExhaustedError) as e:
+    sys.exit(f'error: out of memory ({experiment.first_line(e) or "MemoryError"}); ask for less '
+             '(--num_eval_tasks, --eval_k, --K, --meta_batch_size, --hidden)')
+  except OSError as e:
+    sys.exit(f'error: {e.filename or ""}: {e.strerror}; free some space or choose a writable '
+             '--logdir/--img_dir (files already written are complete)')
 
 
 if __name__ == '__main__':

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYENV_ROOT ?= $(HOME)/.pyenv
 
-.PHONY: run test benchmark figures reproduce study
+.PHONY: run test benchmark figures reproduce study ceiling
 run: $(VENV)/.installed
 	$(PY) Main.py
 
@@ -37,3 +37,7 @@ $(VENV)/.installed: requirements.txt
 # Trains every robustness-study point not trained yet, two at a time (then: make figures).
 study: $(VENV)/.installed
 	$(PY) Main.py --mode=points | xargs -P 2 -I{} $(PY) Main.py --mode=point --point={}
+
+# The per-task regression ceiling of the shape points (one network fit per task; a few minutes).
+ceiling: $(VENV)/.installed
+	$(PY) Main.py --mode=ceiling

@@ -27,11 +27,16 @@ import maml  # pylint: disable=wrong-import-position
 import plots  # pylint: disable=wrong-import-position
 
 GRID_POINTS = 100        # evenly spaced x for the whole-curve MSE
+EVAL_BATCH = 10000       # at most this many tasks per session.run, so any
+EVAL_BATCH_BYTES = 2 ** 28   # --num_eval_tasks fits in memory: also <= this many bytes of fast weights
+FLOAT_BYTES = 8          # numpy task arrays are float64
+TF_FLOAT_BYTES = 4       # the graph is float32
 PLOT_STEPS = (0, 1, 10)
 NUM_PLOT_TASKS = 3
 WARMUP_RUNS = 2
 BENCHMARK_EVAL_TASKS = 600
 CHECKPOINTS_KEPT = 2
+LONG_GRAPH_STEPS = 50    # unrolled inner steps beyond which building the graph is slow
 # Test-time step sizes tried on validation tasks (0 = no fine-tuning, which a
 # baseline told the task, like the oracle, may prefer).
 STEP_SIZES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
@@ -40,7 +45,12 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 class CommandError(Exception):
-  """A problem with the user's request: reported in one line, no traceback."""
+  """A problem with the user's request or its files: reported in one line, no
+  traceback, with `exit_code` (128 + the signal number for an interrupt)."""
+
+  def __init__(self, message: str, exit_code: int = 1):
+    super().__init__(message)
+    self.exit_code = exit_code
 
 
 # ----------------------------------------------------------------- settings --
@@ -110,6 +120,10 @@ def model_config(settings: Settings) -> maml.MAMLConfig:
 
 
 def build_model(settings: Settings) -> maml.MAML:
+  steps = max(settings.num_updates, settings.test_num_updates)
+  if steps > LONG_GRAPH_STEPS:
+    print(f'building the graph: {steps} unrolled inner steps take a while '
+          '(about a second per 10 steps)', flush=True)
   tf.reset_default_graph()
   objective = 'maml' if settings.method == 'maml' else 'joint'
   return maml.MAML(model_config(settings), objective,
@@ -237,6 +251,33 @@ def folder_lock(path: str):
     yield
 
 
+def first_line(error: Exception) -> str:
+  """TF errors carry pages of context; the first line says what went wrong."""
+  text = getattr(error, 'message', None) or str(error)
+  return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def restore_checkpoint(saver, sess, path: str):
+  """Restores the latest checkpoint in `path`, or one line on what is broken."""
+  checkpoint = tf.train.latest_checkpoint(path)
+  try:
+    saver.restore(sess, checkpoint)
+  except (tf.errors.OpError, ValueError) as e:
+    raise CommandError(
+        f'{checkpoint} cannot be read ({type(e).__name__}: {first_line(e)}); restore its files '
+        '(e.g. git checkout) or retrain into another folder')
+
+
+def remove_partial_files(path: str):
+  """Temporary files a killed or failed save leaves behind (TF's .tempstate
+  shards and checkpoint.tmp<id>, this code's .tmp<pid> files); called with
+  the folder locked, so no other writer owns them."""
+  for pattern in ('*.tempstate*', '*.tmp*'):
+    for leftover in glob.glob(os.path.join(path, pattern)):
+      with contextlib.suppress(OSError):
+        os.remove(leftover)
+
+
 def has_checkpoint(path: str) -> bool:
   return os.path.isdir(path) and tf.train.latest_checkpoint(path) is not None
 
@@ -311,6 +352,7 @@ def train(settings: Settings, path: str, resume: bool = False, print_interval: i
     read_config(path)   # refuses before anything is created
   make_experiment_dir(path)
   with folder_lock(path):
+    remove_partial_files(path)
     history = []
     if resume:
       saved, history = read_config(path)
@@ -335,7 +377,7 @@ def run_training(settings: Settings, path: str, resume: bool, history: List[dict
   with signals_as_flag() as caught, tf.Session(config=utils.session_config()) as sess:
     sess.run(tf.global_variables_initializer())
     if resume:
-      saver.restore(sess, tf.train.latest_checkpoint(path))
+      restore_checkpoint(saver, sess, path)
       # Earlier sessions' checkpoints count towards max_to_keep too.
       saver.recover_last_checkpoints(
           tf.train.get_checkpoint_state(path).all_model_checkpoint_paths)
@@ -345,10 +387,17 @@ def run_training(settings: Settings, path: str, resume: bool, history: List[dict
     start_time, start_step, window = time.time(), step, []
 
     def save():
-      saver.save(sess, os.path.join(path, 'model.ckpt'), global_step=step,
-                 write_meta_graph=False)
-      history[-1]['end'] = step
-      write_config(path, settings, history)
+      try:
+        saver.save(sess, os.path.join(path, 'model.ckpt'), global_step=step,
+                   write_meta_graph=False)
+        history[-1]['end'] = step
+        write_config(path, settings, history)
+      except (tf.errors.OpError, OSError) as e:
+        remove_partial_files(path)
+        raise CommandError(
+            f'cannot save a checkpoint in {path} at iteration {step} ({first_line(e)}); '
+            f'the last good checkpoint ({tf.train.latest_checkpoint(path) or "none yet"}) is '
+            'kept; free some space or make the folder writable, then continue with --resume')
 
     while step < total:
       size = min(chunk, total - step)
@@ -378,7 +427,8 @@ def run_training(settings: Settings, path: str, resume: bool, history: List[dict
       if caught['signal']:
         writer.close()
         raise CommandError(f"{signal.Signals(caught['signal']).name} at iteration {step}: "
-                           'checkpoint saved; continue with the same flags and --resume')
+                           'checkpoint saved; continue with the same flags and --resume',
+                           128 + caught['signal'])
   writer.close()
   return step
 
@@ -412,7 +462,7 @@ def test_session(settings: Settings):
   model = build_model(settings)
   saver = tf.train.Saver(var_list=list(model.theta.values()))
   with tf.Session(config=utils.session_config()) as sess:
-    yield sess, model, lambda path: saver.restore(sess, tf.train.latest_checkpoint(path))
+    yield sess, model, lambda path: restore_checkpoint(saver, sess, path)
 
 
 def adapted_predictions(sess, model, tasks, alpha, names, steps=None):
@@ -502,11 +552,68 @@ def warn_if_mixed(results: List[dict]):
           'number of tasks) combinations; rerun --mode=report to make them one', flush=True)
 
 
+def task_slice(tasks: dict, start: int, stop: int) -> dict:
+  """Tasks start..stop-1 of a task dict (parameters, every set and its inputs)."""
+  return {name: ({p: v[start:stop] for p, v in value.items()} if name == 'params'
+                 else tuple(a[start:stop] for a in value) if isinstance(value, tuple)
+                 else value[start:stop])
+          for name, value in tasks.items()}
+
+
+def num_parameters(settings: Settings) -> int:
+  sizes = maml.layer_sizes(model_config(settings))
+  return sum(fan_in * fan_out + fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+
+
+def eval_batch_size(settings: Settings) -> int:
+  """Tasks per session.run at test time: every task holds its own fast weights."""
+  per_task = 3 * num_parameters(settings) * TF_FLOAT_BYTES
+  return max(1, min(EVAL_BATCH, EVAL_BATCH_BYTES // per_task))
+
+
+def batched_losses(sess, model, settings: Settings, tasks: dict, alpha: float,
+                   names) -> Dict[str, np.ndarray]:
+  """losses_of(adapted_predictions(...)) a batch of tasks at a time, {name: [S + 1, B]}."""
+  num_tasks = len(next(iter(tasks['params'].values())))
+  size, parts = eval_batch_size(settings), []
+  for start in range(0, num_tasks, size):
+    batch = task_slice(tasks, start, start + size)
+    parts.append(losses_of(batch, adapted_predictions(sess, model, batch, alpha, names)))
+    if num_tasks > size:
+      print(f'evaluated {min(start + size, num_tasks)} of {num_tasks} tasks', flush=True)
+  return {name: np.concatenate([p[name] for p in parts], axis=1) for name in names}
+
+
+def evaluation_bytes(settings: Settings, k: int, num_tasks: int) -> int:
+  """About the memory an evaluation of num_tasks tasks at K=k needs: the task
+  arrays (x, y and inputs of support, query and grid), per-task losses, and
+  one batch of fast weights and predictions."""
+  points = 2 * k + GRID_POINTS
+  steps = settings.test_num_updates + 1
+  tasks = num_tasks * points * 3 * FLOAT_BYTES
+  losses = num_tasks * 2 * steps * FLOAT_BYTES
+  batch = eval_batch_size(settings) * (points * steps * 4 + 3 * num_parameters(settings))
+  return tasks + losses + batch * TF_FLOAT_BYTES
+
+
+def training_bytes(settings: Settings) -> int:
+  """About the memory meta-training needs: one chunk of task data, theta with
+  Adam's slots and gradients, every task's fast weights and the activations of
+  each unrolled inner step."""
+  points = settings.meta_batch_size * 2 * settings.K
+  dim = model_config(settings).dim_input + 1
+  data = settings.iterations_per_run * points * dim * FLOAT_BYTES * 3
+  weights = num_parameters(settings) * (4 + 2 * settings.meta_batch_size
+                                        * (settings.num_updates + 1))
+  activations = points * sum(settings.hidden) * 6 * (settings.num_updates + 1)
+  return data + (weights + activations) * TF_FLOAT_BYTES
+
+
 def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, alpha: float):
   """Writes eval_K<k>.json/.csv (per-step statistics) and eval_K<k>_tasks.csv."""
   tasks = evaluation_tasks(settings, k, num_tasks, seed)
   with folder_lock(path), restored(settings, path) as (sess, model):
-    losses = losses_of(tasks, adapted_predictions(sess, model, tasks, alpha, ('query', 'grid')))
+    losses = batched_losses(sess, model, settings, tasks, alpha, ('query', 'grid'))
     stats = {n: utils.loss_statistics(l) for n, l in losses.items()}
     stem = os.path.join(path, f'eval_K{k}')
     utils.write_json(stem + '.json', {
@@ -571,6 +678,7 @@ def training_speed(settings: Settings, repeats: int, seconds: float) -> List[flo
       run_chunk()
     for _ in range(repeats):
       start, start_step = time.perf_counter(), step
+      run_chunk()    # at least one chunk, however short the window
       while time.perf_counter() - start < seconds:
         run_chunk()
       rates.append((step - start_step) / (time.perf_counter() - start))

@@ -202,3 +202,25 @@ def boundary_figure(path: str, panels: List[dict], good: float, columns: int = 4
   fig.tight_layout(rect=(0, LEGEND_SPACE, 1, 1))
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
+
+
+def bar_panels(path: str, groups: List[str], panels: Dict[str, Dict[str, List[float]]],
+               ylabel: str):
+  """Grouped bars, one panel each: {panel title: {series label: value per group}}."""
+  fig, axes = plt.subplots(1, len(panels), squeeze=False,
+                           figsize=(PANEL_SIZE[0] * 1.6 * len(panels), PANEL_SIZE[1] * 1.3))
+  for ax, (title, series) in zip(axes[0], panels.items()):
+    width = 0.8 / len(series)
+    for i, (label, values) in enumerate(series.items()):
+      ax.bar(np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width, values, width,
+             label=label)
+    ax.set_xticks(np.arange(len(groups)))
+    ax.set_xticklabels(groups, fontsize=8, rotation=20)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(title, fontsize=9)
+  handles, labels = axes[0, 0].get_legend_handles_labels()
+  fig.legend(handles, labels, loc='lower center', ncol=3, fontsize=8)
+  fig.tight_layout(rect=(0, 2 * LEGEND_SPACE, 1, 1))
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)

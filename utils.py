@@ -1,4 +1,5 @@
 """Small helpers: quiet TensorFlow, atomic files, session settings, statistics."""
+import contextlib
 import csv
 import io
 import json
@@ -33,14 +34,39 @@ def session_config(intra_threads: int = 1, inter_threads: int = 2):
                         use_per_session_threads=True)
 
 
+def available_bytes() -> int:
+  """Memory this process can still have (MemAvailable), or the physical size."""
+  try:
+    with open('/proc/meminfo') as f:
+      for line in f:
+        if line.startswith('MemAvailable:'):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+
+
+def readable_bytes(count: float) -> str:
+  return f'{count / 2 ** 30:.3g} GB' if count >= 2 ** 30 else f'{count / 2 ** 20:.3g} MB'
+
+
 def atomic_write(path: str, text: str):
-  """Writes to a temporary file, then renames: a reader never sees half a file."""
+  """Writes to a temporary file, then renames: a reader never sees half a file,
+  and a failed write (full disk, file-size limit) leaves the old file and no
+  temporary one."""
   tmp = f'{path}.tmp{os.getpid()}'
-  with open(tmp, 'w') as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+  try:
+    with open(tmp, 'w') as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException as e:
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
+    if isinstance(e, OSError) and e.filename is None:   # name the file the user will look for
+      raise OSError(e.errno, e.strerror, path) from e
+    raise
 
 
 def write_json(path: str, data):

@@ -59,8 +59,22 @@ SETTING_POINTS = (
     Point('linear', 'lines: offset + slope x, both ~ U[-3, 3]', family='linear'),
 )
 STANDARD = SETTING_POINTS[0]
+# The earlier study's "common periodic functions", with the paper's amplitude,
+# phase and frequency ranges, quadratics, and a mixture whose tasks draw their
+# shape at random.
+SHAPE_POINTS = (
+    Point('square', 'square waves a sign(sin(x - phi))', family='square'),
+    Point('triangle', 'triangle waves a (2/pi) arcsin(sin(x - phi))', family='triangle'),
+    Point('sawtooth', 'sawtooth waves, a ramp from -a to a each period', family='sawtooth'),
+    Point('quadratic', 'quadratics c x^2 + s x + o, c ~ U[-1, 1], s, o ~ U[-3, 3]',
+          family='quadratic'),
+    Point('shapes', 'a sinusoid, square, triangle or sawtooth wave per task', family='shapes'),
+)
 # Points drawn as a figure like the earlier study's (Img/<name>.png).
-FIGURE_POINTS = tuple(p.name for p in SETTING_POINTS)
+FIGURE_POINTS = tuple(p.name for p in SETTING_POINTS + SHAPE_POINTS)
+# Points whose tasks are also fit one network per task (study.ceiling): the
+# paper's sinusoid as the reference, and the shapes.
+CEILING_POINTS = (STANDARD.name,) + tuple(p.name for p in SHAPE_POINTS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,12 +123,19 @@ def sweep_points() -> List[Point]:
 SWEEP = tuple(sweep_points())
 SECOND_SEED = 2
 SEED_SUFFIX = f'_seed{SECOND_SEED}'
-# The whole sweep again with another training seed: how much of the boundary is the seed.
-SWEEP_SECOND_SEED = tuple(
-    dataclasses.replace(point, name=point.name + SEED_SUFFIX, axis=None,
-                        title=f'{point.title}, seed {SECOND_SEED}',
-                        training={'seed': SECOND_SEED})
-    for point in SWEEP)
+
+
+def with_second_seed(point: Point) -> Point:
+  """The same distribution with models trained from SECOND_SEED (off the sweep axes)."""
+  return dataclasses.replace(point, name=point.name + SEED_SUFFIX, axis=None,
+                             title=f'{point.title}, seed {SECOND_SEED}',
+                             training={'seed': SECOND_SEED})
+
+
+# The whole sweep and the shapes again with another training seed: how much
+# of a result is the seed.
+SWEEP_SECOND_SEED = tuple(map(with_second_seed, SWEEP))
+SHAPE_POINTS_SECOND_SEED = tuple(map(with_second_seed, SHAPE_POINTS))
 SEED_RUNS = ((1, ''), (SECOND_SEED, SEED_SUFFIX))   # (training seed, point name suffix)
 TUNED_AMPLITUDES = (40, 80)
 TUNED_SUFFIX = '_tuned'
@@ -133,7 +154,8 @@ CHECKS = SWEEP_SECOND_SEED + (
                         title=point.title + ', test alpha chosen on validation tasks',
                         tuned_alpha=True)
     for point in SWEEP if point.axis == 'amplitude' and point.magnitude in TUNED_AMPLITUDES)
-POINTS = {p.name: p for p in SETTING_POINTS + SWEEP + CHECKS}
+POINTS = {p.name: p for p in SETTING_POINTS + SWEEP + CHECKS + SHAPE_POINTS
+          + SHAPE_POINTS_SECOND_SEED}
 FULL_PHASE_RUNS = ('phase_2', 'phase_2_seed2', 'phase_2_seed3')
 TRAINED_METHODS = ('maml', 'pretrain')
 # The models tested on every point, and how the report names them.

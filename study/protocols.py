@@ -198,13 +198,32 @@ def task_columns():
           for s in TEST_STEPS]
 
 
+def restricted(evaluations: Dict[int, Dict[str, Evaluation]], mask: np.ndarray):
+  """The same evaluations on the tasks where mask [B] is True (figure data dropped)."""
+  return {k: {role: Evaluation(e.alpha, {p: {s: v[mask] for s, v in by_step.items()}
+                                         for p, by_step in e.errors.items()}, [], {})
+              for role, e in by_role.items()} for k, by_role in evaluations.items()}
+
+
+def by_shape(point: study_points.Point, evaluations, num_tasks: int, seed: int) -> dict:
+  """For a family that draws a shape per task: {shape: summary over its tasks}."""
+  shapes = getattr(FunGenerator.FAMILIES[point.family], 'SHAPES', None)
+  if shapes is None:
+    return {}
+  drawn = protocol_tasks(point, FIGURE_K, num_tasks, seed)['params']['shape']
+  return {'results_by_shape': {name: summary(restricted(evaluations, drawn == i))
+                               for i, name in enumerate(shapes)}}
+
+
 def write_point(point: study_points.Point, evaluations, stem: str, num_tasks: int, seed: int,
-                sources: List[dict]):
-  """Writes <point>.json (statistics) and <point>_tasks.csv (per-task errors at FIGURE_K)."""
+                sources: Dict[str, dict]):
+  """Writes <point>.json (statistics; per shape too for a mixture of shapes) and
+  <point>_tasks.csv (per-task errors at FIGURE_K)."""
   utils.write_json(stem + '.json', {
       'point': dataclasses.asdict(point), 'num_tasks': num_tasks, 'eval_seed': seed,
       'good_nmse': GOOD_NMSE, 'split_fraction': SPLIT_FRACTION,
       'far_fraction': FAR_FRACTION, 'results': summary(evaluations),
+      **by_shape(point, evaluations, num_tasks, seed),
       'sources': sources, 'code': experiment.code_version()})
   errors = evaluations[FIGURE_K]
   utils.write_csv(stem + '_tasks.csv',

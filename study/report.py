@@ -10,8 +10,9 @@ import experiment
 import plots
 import utils
 from study import points as study_points
-from study.points import (AXES, CHECK_ITERATIONS, FULL_PHASE_RUNS, POINTS, ROLES,
-                          SECOND_SEED, SEED_RUNS, SEED_SUFFIX, SETTING_POINTS,
+from study.points import (AXES, CEILING_POINTS, CHECK_ITERATIONS, FIGURE_POINTS,
+                          FULL_PHASE_RUNS, POINTS, ROLES, SECOND_SEED, SEED_RUNS,
+                          SEED_SUFFIX, SETTING_POINTS, SHAPE_POINTS, STANDARD,
                           TUNED_AMPLITUDES, TUNED_SUFFIX, sweep_name)
 from study.protocols import (EVAL_KS, FIGURE_K, FINAL_STEP, GOOD_NMSE, PERCENTILES,
                              PROTOCOLS, REPORTED_STEPS, SPLIT_FRACTION, TEST_STEPS,
@@ -25,11 +26,11 @@ ROLE_COLORS = ('C0', 'C2', 'C1')
 TABLE_PROTOCOLS = sorted(protocols.MEASURED, key=lambda p: protocols.MEASURED[p][0] != 'full')
 
 
-def read_results(logdir: str) -> Dict[str, dict]:
-  """{point name: its results JSON} for every point with a results file."""
+def read_point_files(logdir: str, names, suffix: str = '') -> Dict[str, dict]:
+  """{point name: its <name><suffix>.json} for every named point that has one."""
   results = {}
-  for name in POINTS:
-    path = os.path.join(protocols.points_dir(logdir), name + '.json')
+  for name in names:
+    path = os.path.join(protocols.points_dir(logdir), name + suffix + '.json')
     if os.path.exists(path):
       results[name] = utils.read_json(path)
   return results
@@ -164,7 +165,20 @@ def boundary_table(stats: Dict[str, dict]) -> str:
                for p in BOUNDARY_PROTOCOLS]
       lines.append(f'| {spec.label} ({", ".join(f"{m:g}" for m in spec.magnitudes)}) | '
                    f'{seed} | ' + ' | '.join(cells) + ' |')
+  for seed, suffix in SEED_RUNS if SHAPE_POINTS else ():
+    cells = [passing_shapes(stats, p, test, suffix) for test in (works, beats_baseline)
+             for p in BOUNDARY_PROTOCOLS]
+    lines.append(f'| shape ({", ".join(p.name for p in SHAPE_POINTS)}) | {seed} | '
+                 + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
+
+
+def passing_shapes(stats: Dict[str, dict], protocol: str, test, suffix: str = '') -> str:
+  """In words: the shapes on which MAML trained on them passes `test`."""
+  names = [p.name for p in SHAPE_POINTS if test(final(stats, p.name + suffix, 'maml', protocol))]
+  if len(names) == len(SHAPE_POINTS):
+    return 'all'
+  return ', '.join(names) or 'none'
 
 
 def final(stats: Dict[str, dict], name: str, role: str, protocol: str = 'in_range',
@@ -264,6 +278,134 @@ def findings(stats: Dict[str, dict]) -> str:
   return '\n'.join(lines)
 
 
+# ------------------------------------------------------------------ shapes --
+
+SHAPE_PROTOCOLS = ('in_range', 'time_series')
+
+
+def shape_rows(stats: Dict[str, dict], results: Dict[str, dict]) -> List[tuple]:
+  """(label, statistics by role) per shape point and seed, then per shape of the mixture."""
+  rows = [(f'{p.name}, seed {seed}', stats[p.name + suffix][str(FIGURE_K)])
+          for p in SHAPE_POINTS for seed, suffix in SEED_RUNS]
+  for point in SHAPE_POINTS:
+    for seed, suffix in SEED_RUNS:
+      for shape, by_k in results[point.name + suffix].get('results_by_shape', {}).items():
+        rows.append((f'{point.name} (seed {seed}), its {shape} tasks', by_k[str(FIGURE_K)]))
+  return rows
+
+
+def shapes_table(stats: Dict[str, dict], results: Dict[str, dict]) -> str:
+  """K=10, FINAL_STEP steps: median normalised MSE (% fit well) of every model per shape."""
+  header = [f'{ROLES[r]}, {PROTOCOLS[p]}' for p in SHAPE_PROTOCOLS for r in ROLES]
+  lines = ['| shape | ' + ' | '.join(header) + ' |', '|---|' + '---|' * len(header)]
+  for label, by_role in shape_rows(stats, results):
+    lines.append(f'| {label} | ' + ' | '.join(
+        stat_cell(by_role[r]['protocols'][p][str(FINAL_STEP)])
+        for p in SHAPE_PROTOCOLS for r in ROLES) + ' |')
+  return '\n'.join(lines)
+
+
+def same_tasks(logdir: str, name: str, role: str, protocol: str, num_tasks: int) -> dict:
+  """nmse_statistics of a model after FINAL_STEP steps on the first num_tasks tasks."""
+  errors = task_errors(os.path.join(protocols.points_dir(logdir), name))
+  return protocols.nmse_statistics(errors[role][protocol][:num_tasks])
+
+
+def ceiling_table(logdir: str, ceilings: Dict[str, dict]) -> str:
+  """Per ceiling point: the per-task network fit beside MAML and the baseline on the same tasks."""
+  header = [f'{what}, {PROTOCOLS[p]}' for p in SHAPE_PROTOCOLS
+            for what in ('network fit to the task', ROLES['maml'], ROLES['pretrain'])]
+  lines = ['| point | ' + ' | '.join(header) + ' |', '|---|' + '---|' * len(header)]
+  for name, ceiling in ceilings.items():
+    cells = []
+    for protocol in SHAPE_PROTOCOLS:
+      cells.append(stat_cell(ceiling['statistics'][protocol]))
+      cells += [stat_cell(same_tasks(logdir, name, role, protocol, ceiling['num_tasks']))
+                for role in ('maml', 'pretrain')]
+    lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
+def second_seed_name(name: str) -> str:
+  """The point of the same distribution with models trained from SECOND_SEED (the
+  paper's distribution is the first magnitude of the sweep's axes)."""
+  if name == STANDARD.name:
+    return sweep_name('amplitude', AXES['amplitude'].magnitudes[0], SEED_SUFFIX)
+  return name + SEED_SUFFIX
+
+
+def shapes_figure(stats: Dict[str, dict], ceilings: Dict[str, dict], path: str):
+  """Percent of tasks fit well per shape: each model, the second seed and the ceiling."""
+  names = list(CEILING_POINTS)
+  panels = {}
+  for protocol in SHAPE_PROTOCOLS:
+    percent = lambda point, role: 100 * final(stats, point, role, protocol)['fraction_good']
+    by_model = {ROLES[r]: [percent(n, r) for n in names] for r in ROLES}
+    by_model[f"{ROLES['maml']}, seed {SECOND_SEED}"] = [
+        percent(second_seed_name(n), 'maml') for n in names]
+    by_model[f"one network fit to each task ({ceilings[names[0]]['num_tasks']} tasks)"] = [
+        100 * ceilings[n]['statistics'][protocol]['fraction_good'] for n in names]
+    panels[f'{PROTOCOLS[protocol]}, K={FIGURE_K}, {FINAL_STEP} steps'] = by_model
+  labels = ['sinusoid (Fig1)' if n == STANDARD.name else n for n in names]
+  plots.bar_panels(path, labels, panels, 'percent of tasks fit well (normalised MSE < 0.1)')
+
+
+WAVES = ('square', 'triangle', 'sawtooth')
+
+
+def per_seed(stats, name: str, role: str, protocol: str = 'in_range') -> str:
+  """'a% / b%': percent fit well with models trained from seed 1 and from SECOND_SEED."""
+  return ' / '.join(good(stats, n, role, protocol) for n in (name, second_seed_name(name)))
+
+
+def shape_findings(stats: Dict[str, dict], results: Dict[str, dict],
+                   ceilings: Dict[str, dict], logdir: str) -> str:
+  """The shapes paragraph: every number read from the results and ceiling files."""
+  mixture = results['shapes']['results_by_shape']
+  by_shape = lambda shape, role: (
+      f"{100 * mixture[shape][str(FIGURE_K)][role]['protocols']['in_range'][str(FINAL_STEP)]['fraction_good']:.0f}%")
+  num = ceilings[WAVES[0]]['num_tasks']
+
+  def versus(name: str, protocol: str) -> str:
+    fit = ceilings[name]['statistics'][protocol]['median']
+    adapted = same_tasks(logdir, name, 'maml', protocol, num)['median']
+    return f'{name} {fit:.2g} against {adapted:.2g} ({adapted / fit:.3g} times)'
+
+  lines = [
+      f"- **Common periodic shapes.** After {FINAL_STEP} steps from K={FIGURE_K} points, MAML "
+      "meta-trained on each wave fits, in range (models from seed 1 / seed "
+      f"{SECOND_SEED}): " + '; '.join(f"{w} {per_seed(stats, w, 'maml')}" for w in WAVES)
+      + f" (sinusoid, Fig1: {per_seed(stats, STANDARD.name, 'maml')}); the pretrained baseline "
+      + '; '.join(f"{w} {per_seed(stats, w, 'pretrain')}" for w in WAVES)
+      + "; the paper's model, never trained on them, "
+      + '; '.join(f"{w} {good(stats, w, 'standard')}" for w in WAVES)
+      + f". On the never-seen last {100 * (1 - SPLIT_FRACTION):.0f}% of the range MAML fits "
+      + '; '.join(f"{w} {per_seed(stats, w, 'maml', 'time_series')}" for w in WAVES)
+      + ', the baseline '
+      + '; '.join(f"{w} {per_seed(stats, w, 'pretrain', 'time_series')}" for w in WAVES) + '.',
+      f"- **The shape or the few-shot fit?** One network of the same shape fit to each of "
+      f"the first {num} tasks on {ceilings[WAVES[0]]['train_points']} noise-free points of the "
+      "whole x range reaches a median normalised MSE of, against MAML's after "
+      f"{FINAL_STEP} steps from K={FIGURE_K} points on the same tasks: "
+      + '; '.join(versus(n, 'in_range') for n in CEILING_POINTS)
+      + '. Fit on the first 80% of the range only and scored on the last 20%, the same '
+      'networks reach: ' + '; '.join(versus(n, 'time_series') for n in CEILING_POINTS) + '.',
+      f"- **Quadratics.** MAML meta-trained on quadratics fits {per_seed(stats, 'quadratic', 'maml')} "
+      f"of tasks well in range, {per_seed(stats, 'quadratic', 'maml', 'time_series')} on the "
+      f"never-seen end and {per_seed(stats, 'quadratic', 'maml', 'far')} far beyond it; the "
+      f"pretrained baseline {per_seed(stats, 'quadratic', 'pretrain')}, "
+      f"{per_seed(stats, 'quadratic', 'pretrain', 'time_series')} and "
+      f"{per_seed(stats, 'quadratic', 'pretrain', 'far')}.",
+      f"- **A mixture of shapes** (each task a sinusoid, square, triangle or sawtooth wave, "
+      f"the shape drawn at random). MAML meta-trained on it fits {per_seed(stats, 'shapes', 'maml')} "
+      "of tasks well in range; by the shape the task drew (seed 1): "
+      + '; '.join(f"{shape} {by_shape(shape, 'maml')}" for shape in mixture)
+      + f". The pretrained baseline fits {per_seed(stats, 'shapes', 'pretrain')}; by shape: "
+      + '; '.join(f"{shape} {by_shape(shape, 'pretrain')}" for shape in mixture) + '.',
+  ]
+  return '\n'.join(lines)
+
+
 def training_time_text(logdir: str, base=study_points.STUDY_BASE) -> str:
   paths = {study_points.model_dir(logdir, study_points.model_settings(p, m, base))
            for p in POINTS.values() for m in study_points.TRAINED_METHODS}
@@ -276,9 +418,10 @@ def training_time_text(logdir: str, base=study_points.STUDY_BASE) -> str:
 
 
 def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE):
-  """Draws Img/Fig1..7.png, Img/linear.png and Img/robustness_summary.png and
-  rewrites the README sections from the saved results of every evaluated point."""
-  results = read_results(logdir)
+  """Draws Img/<figure point>.png (Fig1..7, linear, the shapes), Img/robustness_summary.png
+  and Img/shapes_summary.png and rewrites the README sections from the saved
+  results of every evaluated point and the ceiling files."""
+  results = read_point_files(logdir, POINTS)
   if not results:
     raise experiment.CommandError(
         f'no robustness results in {protocols.points_dir(logdir)}; evaluate first '
@@ -286,10 +429,10 @@ def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE)
   stats = {name: r['results'] for name, r in results.items()}
   os.makedirs(img_dir, exist_ok=True)
   results_dir = protocols.points_dir(logdir)
-  for point in SETTING_POINTS:
-    if point.name in stats:
-      setting_figure(point, os.path.join(results_dir, point.name),
-                     os.path.join(img_dir, point.name + '.png'))
+  for name in FIGURE_POINTS:
+    if name in stats:
+      setting_figure(POINTS[name], os.path.join(results_dir, name),
+                     os.path.join(img_dir, name + '.png'))
   # Sections are written once every point they read has been evaluated.
   has_settings = all(p.name in stats for p in SETTING_POINTS)
   has_all = len(stats) == len(POINTS)
@@ -299,6 +442,13 @@ def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE)
                      'robustness_details': details_table(stats, [p.name for p in SETTING_POINTS])})
   if has_settings and has_all:
     sections['robustness_findings'] = findings(stats)
+  ceilings = read_point_files(logdir, CEILING_POINTS, '_ceiling')
+  if has_all and len(ceilings) == len(CEILING_POINTS):
+    shapes_figure(stats, ceilings, os.path.join(img_dir, 'shapes_summary.png'))
+    sections.update({'robustness_shapes': shapes_table(stats, results),
+                     'robustness_ceiling': ceiling_table(logdir, ceilings),
+                     'robustness_shape_findings': shape_findings(stats, results, ceilings,
+                                                                 logdir)})
   if has_all:
     plots.boundary_figure(os.path.join(img_dir, 'robustness_summary.png'),
                           boundary_panels(stats), GOOD_NMSE)

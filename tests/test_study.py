@@ -114,6 +114,7 @@ def test_point_training_and_report(tmp_path, monkeypatch):
   for module in (points, report):
     monkeypatch.setattr(module, 'AXES', {'amplitude': axis})
     monkeypatch.setattr(module, 'POINTS', registry)
+  monkeypatch.setattr(report, 'SHAPE_POINTS', ())
   logdir = str(tmp_path / 'logs')
   for name in registry:
     points.train_point(name, logdir, print_interval=100, save_interval=100, base=BASE)

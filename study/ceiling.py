@@ -1,0 +1,100 @@
+"""The per-task regression ceiling: how well a network of the study's shape can
+fit a task at all, beside how well MAML fits it from K points.
+
+For the first CEILING_TASKS held-out tasks of a point (the evaluation's tasks,
+so the errors pair up task by task), one 1-40-40-1 ReLU network per task is
+trained with Adam on TRAIN_POINTS noise-free points of the region it may see,
+then scored with the protocols' normalised MSE:
+  in_range     trained on the whole x range, scored on it;
+  time_series  trained on the first 80% of the x range, scored on the last 20%.
+If MAML's error after 20 steps is far above the ceiling, the few-shot
+adaptation is what fails; if the ceiling itself is poor, the network is.
+"""
+import os
+from typing import Dict, List
+
+import numpy as np
+
+import experiment
+import FunGenerator
+import utils
+from study import points as study_points
+from study import protocols
+
+tf = utils.quiet_tensorflow()
+import maml  # pylint: disable=wrong-import-position
+
+CEILING_TASKS = 40
+TRAIN_POINTS = 200
+TRAIN_STEPS = 3000
+LEARNING_RATE = 3e-3
+FINAL_LEARNING_RATE = 3e-4    # the rate decays geometrically to this
+INIT_SEED = 0
+# protocol -> (region trained on, region scored on)
+FITS = {'in_range': ('in_range', 'in_range'), 'time_series': ('in_sample', 'out_of_sample')}
+
+
+def init_weights(sizes, num_tasks: int, rng: np.random.RandomState) -> Dict[str, np.ndarray]:
+  """He-uniform weights and zero biases per task: w_i [B, in, out], b_i [B, 1, out]."""
+  weights = {}
+  for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+    bound = np.sqrt(6.0 / fan_in)
+    weights[f'w{i}'] = rng.uniform(-bound, bound, (num_tasks, fan_in, fan_out))
+    weights[f'b{i}'] = np.zeros((num_tasks, 1, fan_out))
+  return weights
+
+
+def fit(x_train, y_train, x_test, hidden=(40, 40), steps=TRAIN_STEPS) -> np.ndarray:
+  """Trains one network per task on (x_train, y_train) [B, N, 1]; its
+  predictions at x_test [B, M, 1], float64."""
+  tf.reset_default_graph()
+  sizes = [1] + list(hidden) + [1]
+  initial = init_weights(sizes, x_train.shape[0], np.random.RandomState(INIT_SEED))
+  weights = {n: tf.Variable(v, dtype=tf.float64) for n, v in initial.items()}
+  loss = tf.reduce_sum(maml.task_mse(maml.forward(tf.constant(x_train), weights),
+                                     tf.constant(y_train)))
+  step = tf.Variable(0, trainable=False)
+  rate = tf.train.exponential_decay(LEARNING_RATE, step, steps,
+                                    FINAL_LEARNING_RATE / LEARNING_RATE)
+  train = tf.train.AdamOptimizer(rate).minimize(loss, global_step=step)
+  prediction = maml.forward(tf.constant(x_test), weights)
+  with tf.Session(config=utils.session_config()) as sess:
+    sess.run(tf.global_variables_initializer())
+    for _ in range(steps):
+      sess.run(train)
+    return sess.run(prediction)
+
+
+def ceiling(point: study_points.Point, num_eval_tasks: int, seed: int,
+            num_tasks: int = CEILING_TASKS) -> Dict[str, np.ndarray]:
+  """{protocol: per-task normalised MSE [num_tasks]} of the best-fit networks on
+  the first num_tasks of the point's num_eval_tasks evaluation tasks."""
+  tasks = protocols.protocol_tasks(point, protocols.FIGURE_K, num_eval_tasks, seed)
+  params = {name: values[:num_tasks] for name, values in tasks['params'].items()}
+  family = FunGenerator.FAMILIES[point.family]
+  errors = {}
+  for protocol, (trained_on, scored_on) in FITS.items():
+    region = protocols.regions(point.task_ranges)[trained_on]
+    x = np.tile(np.linspace(*region, TRAIN_POINTS)[None, :, None], (num_tasks, 1, 1))
+    x_test, y_test = (a[:num_tasks] for a in tasks[scored_on])
+    predictions = fit(x, family.evaluate(x, params), x_test)
+    errors[protocol] = (np.mean((predictions - y_test) ** 2, axis=(1, 2))
+                        / tasks['variance'][:num_tasks])
+  return errors
+
+
+def write_ceilings(logdir: str, num_eval_tasks: int, seed: int,
+                   names: List[str] = study_points.CEILING_POINTS):
+  """Computes the ceiling of each named point; writes <point>_ceiling.json."""
+  os.makedirs(protocols.points_dir(logdir), exist_ok=True)
+  for name in names:
+    print(f'ceiling of {name}: {CEILING_TASKS} tasks x {len(FITS)} fits of {TRAIN_STEPS} '
+          'Adam steps', flush=True)
+    errors = ceiling(study_points.POINTS[name], num_eval_tasks, seed)
+    utils.write_json(os.path.join(protocols.points_dir(logdir), name + '_ceiling.json'), {
+        'point': name, 'num_tasks': CEILING_TASKS, 'of_eval_tasks': num_eval_tasks,
+        'eval_seed': seed, 'train_points': TRAIN_POINTS, 'train_steps': TRAIN_STEPS,
+        'learning_rate': [LEARNING_RATE, FINAL_LEARNING_RATE], 'fits': FITS,
+        'statistics': {p: protocols.nmse_statistics(e) for p, e in errors.items()},
+        'errors': {p: e.tolist() for p, e in errors.items()},
+        'code': experiment.code_version()})
