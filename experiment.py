@@ -387,6 +387,13 @@ def run_training(settings: Settings, path: str, resume: bool, history: List[dict
     start_time, start_step, window = time.time(), step, []
 
     def save():
+      # The loss of a chunk's last iteration is computed before its update, so
+      # a finite loss does not prove finite weights: check what would be saved.
+      if not all(np.all(np.isfinite(v)) for v in sess.run(model.theta).values()):
+        raise CommandError(
+            f'theta became non-finite by iteration {step}; stopped without saving, the last '
+            f'good checkpoint ({tf.train.latest_checkpoint(path) or "none saved yet"}) is '
+            'kept. Try a smaller --beta or --alpha.')
       try:
         saver.save(sess, os.path.join(path, 'model.ckpt'), global_step=step,
                    write_meta_graph=False)

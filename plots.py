@@ -13,6 +13,7 @@ PANEL_SIZE = (3.6, 2.8)
 DPI = 90
 LEGEND_SPACE = 0.08   # fraction of a figure's height kept for a shared legend
 BOUNDARY_CLIP = 10.0
+ECDF_LIMIT = 1e4      # normalised MSE beyond which an adaptation has clearly diverged
 
 
 @dataclasses.dataclass
@@ -137,13 +138,23 @@ def draw_curve_panel(ax, panel: CurvePanel):
   ax.set_xlabel('x')
 
 
-def draw_ecdf(ax, values: Dict[str, np.ndarray], threshold: float, title: str):
-  """Cumulative fraction of tasks below each error; non-finite tasks never arrive."""
+def draw_ecdf(ax, values: Dict[str, np.ndarray], threshold: float, title: str,
+              limit: float = ECDF_LIMIT):
+  """Cumulative fraction of tasks below each error; non-finite tasks never
+  arrive. Errors above `limit` (diverged adaptations) are off the axis, and
+  the title counts them, so they cannot squeeze the curves into a corner."""
+  beyond = 0
   for label, v in values.items():
     v = np.sort(v)
+    with np.errstate(invalid='ignore'):   # nan (diverged) counts as beyond
+      beyond += int(np.sum(~(v <= limit)))
     ax.step(v, np.arange(1, v.size + 1) / v.size, where='post', label=label)
   ax.axvline(threshold, color='k', ls=':', lw=1)
   ax.set_xscale('log')
+  if beyond:
+    ax.set_xlim(right=limit)
+    title += f' ({beyond} model-task errors > {limit:.0e} off the axis)'
+
   ax.set_ylim(0, 1)
   ax.set_xlabel('normalised MSE')
   ax.set_ylabel('fraction of tasks')

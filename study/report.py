@@ -7,6 +7,7 @@ from typing import Dict, List
 import numpy as np
 
 import experiment
+import FunGenerator
 import plots
 import utils
 from study import points as study_points
@@ -289,7 +290,9 @@ def shape_rows(stats: Dict[str, dict], results: Dict[str, dict]) -> List[tuple]:
           for p in SHAPE_POINTS for seed, suffix in SEED_RUNS]
   for point in SHAPE_POINTS:
     for seed, suffix in SEED_RUNS:
-      for shape, by_k in results[point.name + suffix].get('results_by_shape', {}).items():
+      by_shape = results[point.name + suffix].get('results_by_shape', {})
+      for shape in getattr(FunGenerator.FAMILIES[point.family], 'SHAPES', ()):
+        by_k = by_shape[shape]
         rows.append((f'{point.name} (seed {seed}), its {shape} tasks', by_k[str(FIGURE_K)]))
   return rows
 
@@ -361,7 +364,8 @@ def per_seed(stats, name: str, role: str, protocol: str = 'in_range') -> str:
 def shape_findings(stats: Dict[str, dict], results: Dict[str, dict],
                    ceilings: Dict[str, dict], logdir: str) -> str:
   """The shapes paragraph: every number read from the results and ceiling files."""
-  mixture = results['shapes']['results_by_shape']
+  by_name = results['shapes']['results_by_shape']
+  mixture = {shape: by_name[shape] for shape in FunGenerator.Shapes.SHAPES}
   by_shape = lambda shape, role: (
       f"{100 * mixture[shape][str(FIGURE_K)][role]['protocols']['in_range'][str(FINAL_STEP)]['fraction_good']:.0f}%")
   num = ceilings[WAVES[0]]['num_tasks']
@@ -369,7 +373,7 @@ def shape_findings(stats: Dict[str, dict], results: Dict[str, dict],
   def versus(name: str, protocol: str) -> str:
     fit = ceilings[name]['statistics'][protocol]['median']
     adapted = same_tasks(logdir, name, 'maml', protocol, num)['median']
-    return f'{name} {fit:.2g} against {adapted:.2g} ({adapted / fit:.3g} times)'
+    return f'{name} {fit:.2g} vs {adapted:.2g}'
 
   lines = [
       f"- **Common periodic shapes.** After {FINAL_STEP} steps from K={FIGURE_K} points, MAML "
@@ -383,13 +387,13 @@ def shape_findings(stats: Dict[str, dict], results: Dict[str, dict],
       + '; '.join(f"{w} {per_seed(stats, w, 'maml', 'time_series')}" for w in WAVES)
       + ', the baseline '
       + '; '.join(f"{w} {per_seed(stats, w, 'pretrain', 'time_series')}" for w in WAVES) + '.',
-      f"- **The shape or the few-shot fit?** One network of the same shape fit to each of "
-      f"the first {num} tasks on {ceilings[WAVES[0]]['train_points']} noise-free points of the "
-      "whole x range reaches a median normalised MSE of, against MAML's after "
-      f"{FINAL_STEP} steps from K={FIGURE_K} points on the same tasks: "
+      f"- **The shape or the few-shot fit?** Median normalised MSE on the first {num} tasks "
+      "of each point, one network of the same shape fit to each task on "
+      f"{ceilings[WAVES[0]]['train_points']} noise-free points vs MAML after {FINAL_STEP} "
+      f"steps from K={FIGURE_K} points. In range (the network fit on the whole range): "
       + '; '.join(versus(n, 'in_range') for n in CEILING_POINTS)
-      + '. Fit on the first 80% of the range only and scored on the last 20%, the same '
-      'networks reach: ' + '; '.join(versus(n, 'time_series') for n in CEILING_POINTS) + '.',
+      + f". On the last {100 * (1 - SPLIT_FRACTION):.0f}% of the range (the network fit on the "
+      'first 80% only): ' + '; '.join(versus(n, 'time_series') for n in CEILING_POINTS) + '.',
       f"- **Quadratics.** MAML meta-trained on quadratics fits {per_seed(stats, 'quadratic', 'maml')} "
       f"of tasks well in range, {per_seed(stats, 'quadratic', 'maml', 'time_series')} on the "
       f"never-seen end and {per_seed(stats, 'quadratic', 'maml', 'far')} far beyond it; the "
