@@ -9,8 +9,9 @@ PYENV_ROOT ?= $(HOME)/.pyenv
 run: $(VENV)/.installed
 	$(PY) Main.py
 
+# Two workers, one test file each (module fixtures are built once).
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 benchmark: $(VENV)/.installed
 	$(PY) Main.py --mode=benchmark

@@ -1,9 +1,11 @@
 """Main.py end to end on tiny runs: config, checkpoints, resume, evaluation files."""
+import csv
 import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,11 +56,17 @@ def test_evaluation_files(trained):
       assert [r['step'] for r in rows] == list(range(11))
       for field in ('mean', 'std', 'ci95', 'median', 'n_worse', 'n_nonfinite'):
         assert field in rows[0]
-      assert rows[0]['n_worse'] == 0
     header = read(os.path.join(trained, f'eval_K{k}.csv')).splitlines()[0]
     assert header == 'set,step,mean,std,ci95,median,n_worse,n_nonfinite'
     task_rows = read(os.path.join(trained, f'eval_K{k}_tasks.csv')).splitlines()
     assert len(task_rows) == 41
+    # The statistics are those of the per-task losses the CSV holds.
+    tasks = list(csv.DictReader(task_rows))
+    for name in ('query', 'grid'):
+      losses = np.array([[float(t[f'{name}_step{s}']) for t in tasks] for s in range(11)])
+      np.testing.assert_allclose([r['mean'] for r in stats[name]], losses.mean(axis=1))
+      np.testing.assert_allclose([r['median'] for r in stats[name]], np.median(losses, axis=1))
+      assert [r['n_worse'] for r in stats[name]] == list(np.sum(losses > losses[0], axis=1))
 
 
 def test_resume_continues_exactly(trained, tmp_path):

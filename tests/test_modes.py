@@ -18,17 +18,6 @@ FLAGS = flags.FLAGS
 TINY = ['--hidden=8,8', '--iterations_per_run=20', '--K=5', '--meta_batch_size=4']
 
 
-@pytest.fixture
-def main():
-  """Main.run in this process with the given command line (no TF import per call)."""
-  def run(*args):
-    FLAGS.unparse_flags()
-    FLAGS(['Main.py', *args])
-    Main.run()
-  yield run
-  FLAGS.unparse_flags()
-
-
 def read_json(path):
   with open(path) as f:
     return json.load(f)

@@ -10,7 +10,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBSET = ('maml_K5_seed1', 'maml_K10_seed1', 'pretrain_K10_seed1')
 
 
-def test_report_from_shipped_checkpoints(tmp_path):
+def test_report_from_shipped_checkpoints(tmp_path, monkeypatch):
+  monkeypatch.setattr(paper, 'EVAL_KS', (5, 10))     # figure 2 needs both
   shipped = os.path.join(ROOT, 'logs', 'paper')
   for name in SUBSET:
     source = os.path.join(shipped, name)
