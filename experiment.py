@@ -627,7 +627,8 @@ def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, a
         'settings': settings.to_json(), 'K': k, 'num_tasks': num_tasks, 'eval_seed': seed,
         'alpha': alpha, 'query': stats['query'], 'grid': stats['grid'],
         'sources': [checkpoint_source(path)], 'code': code_version()})
-    fields = ('mean', 'std', 'ci95', 'median', 'n_worse', 'n_nonfinite')
+    fields = ('mean_all_tasks', 'ci95_all_tasks', 'median_all_tasks', 'n_diverged',
+              'mean_not_diverged', 'ci95_not_diverged', 'n_worse', 'n_nonfinite')
     utils.write_csv(stem + '.csv', ('set', 'step') + fields, [
         (n, row['step']) + tuple(row[f] for f in fields)
         for n in stats for row in stats[n]])
@@ -641,11 +642,12 @@ def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, a
 
 
 def print_summary(stats, k, steps=(0, 1, 10)):
-  """Mean, CI and median of each set after a few step counts, one line per set."""
-  for name, rows in stats.items():
-    cells = '  '.join(f"{s} steps {rows[s]['mean']:.3f} +- {rows[s]['ci95']:.3f} "
-                      f"(median {rows[s]['median']:.3f})" for s in steps if s < len(rows))
-    print(f'K={k} {name:5s} MSE: {cells}')
+  """One line per K: the query MSE before and after a few step counts, diverged
+  tasks counted apart (utils.summary_text)."""
+  rows = stats['query']
+  cells = '; '.join(f"{s} step{'' if s == 1 else 's'} {utils.summary_text(rows[s])}"
+                    for s in steps if s < len(rows))
+  print(f"K={k}, {rows[0]['n_tasks']} tasks, query MSE: {cells}")
 
 
 def grid_predictions(settings: Settings, path: str, tasks, alpha: float) -> np.ndarray:
@@ -654,13 +656,36 @@ def grid_predictions(settings: Settings, path: str, tasks, alpha: float) -> np.n
     return plots.as_2d(adapted_predictions(sess, model, tasks, alpha, ('grid',))['grid'])
 
 
+def training_curve(path: str):
+  """(iterations, pre-update loss, post-update loss) from the summaries training
+  wrote to `path`, or None if there are none."""
+  values = {}
+  for events in sorted(glob.glob(os.path.join(path, 'events.out.tfevents.*'))):
+    try:
+      for event in tf.train.summary_iterator(events):
+        for value in event.summary.value:
+          values.setdefault(value.tag, {})[event.step] = value.simple_value
+    except tf.errors.DataLossError:
+      pass    # the last record of a killed run may be cut short; the rest is good
+  pre, post = values.get('loss/pre_update', {}), values.get('loss/post_update', {})
+  if not pre:
+    return None
+  iterations = sorted(pre)
+  return (np.array(iterations), np.array([pre[i] for i in iterations]),
+          np.array([post[i] for i in iterations]))
+
+
 def plot(settings: Settings, path: str, k: int, seed: int, alpha: float, figure: str):
-  """Draws a few held-out tasks before and after 1 and 10 steps."""
+  """The run's dashboard: its training curve, its K-shot query MSE against test
+  steps (if evaluated) and a few held-out tasks before and after 1 and 10 steps."""
   tasks = evaluation_tasks(settings, k, NUM_PLOT_TASKS, seed)
   predictions = grid_predictions(settings, path, tasks, alpha)
   panels = [plots.Panel(tasks, b, predictions[:, b], f'{settings.method}, K={k}')
             for b in range(NUM_PLOT_TASKS)]
-  plots.adaptation_figure(figure, [panels], PLOT_STEPS)
+  results = os.path.join(path, f'eval_K{k}.json')
+  stats = utils.read_json(results)['query'] if os.path.exists(results) else None
+  plots.dashboard(figure, f'{os.path.basename(path)}, tested with K={k}', training_curve(path),
+                  stats, panels, PLOT_STEPS)
   print(f'wrote {figure}')
 
 

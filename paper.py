@@ -101,19 +101,29 @@ def seeds_of(results, prefix: str) -> List[str]:
   return [name for name in sorted(results) if name.startswith(prefix)]
 
 
+def model_label(names: List[str], what: str, results) -> str:
+  """e.g. 'MAML (meta-trained with K=5, seeds 1, 2, 3)'."""
+  settings = [results[n][EVAL_KS[0]]['settings'] for n in names]
+  seeds = ', '.join(str(s['seed']) for s in settings)
+  return (f"{what} (trained with K={settings[0]['K']}, seed{'s' if len(names) > 1 else ''} "
+          f'{seeds})')
+
+
 def figure3(results, path: str):
+  """MSE against steps per test K: the paper's mean over all tasks (top; steps
+  where it is off the scale are marked at the edge with the diverged count) and
+  the median (bottom). Each panel's legend names the models it shows."""
   panels = {}
   for k in EVAL_KS:
     trained_k = 5 if k == 5 else 10
-    curves = {
-        f'MAML (trained K={trained_k})': seeds_of(results, f'maml_K{trained_k}_seed'),
-        'first-order MAML (K=10)': seeds_of(results, 'maml_fo_K10'),
-        'pretrained': seeds_of(results, 'pretrain_'),
-        'oracle': seeds_of(results, 'oracle_')}
-    panels[f'K={k}'] = {label: [results[n][k]['query'] for n in names]
-                        for label, names in curves.items() if names}
-  plots.learning_curves(path, panels, {'mean': 'mean query MSE, 95% CI',
-                                       'median': 'median query MSE'})
+    curves = {'MAML': seeds_of(results, f'maml_K{trained_k}_seed'),
+              'first-order MAML': seeds_of(results, 'maml_fo_K10'),
+              'pretrained': seeds_of(results, 'pretrain_'),
+              'oracle': seeds_of(results, 'oracle_')}
+    panels[f'tested with K={k}'] = {
+        model_label(names, what, results): [results[n][k]['query'] for n in names]
+        for what, names in curves.items() if names}
+  plots.learning_curves(path, panels)
 
 
 def figure2(results, logdir: str, eval_seed: int, path: str):
@@ -147,18 +157,18 @@ def diverging_tasks(results, logdir: str, k: int = 5, top: int = DIVERGING_SHOWN
     worst = [rows[i] for i in order]
     for r in worst[:top]:
       lines.append(f"| {name} | {float(r['amplitude']):.2f} | {float(r['phase']):.2f} | "
-                   f"{float(r['query_step0']):.2f} | {float(r['query_step1']):.2f} | "
-                   f"{float(r['query_step10']):.4g} |")
+                   + ' | '.join(utils.readable(float(r[f'query_step{s}'])) for s in (0, 1, 10))
+                   + ' |')
   return '\n'.join(lines)
 
 
 def cell(row: dict) -> str:
-  return f"{row['mean']:.3f} ± {row['ci95']:.3f} (median {row['median']:.3f})"
+  return utils.summary_text(row)
 
 
 def table2(results) -> str:
   lines = ['| method | ' + ' | '.join(f'{s} step' + ('s' if s > 1 else '') for s in TABLE_STEPS)
-           + ' | tasks worse than before / non-finite at 10 steps |',
+           + ' | tasks worse than before / diverged at 10 steps |',
            '|---' * (len(TABLE_STEPS) + 2) + '|']
   for label, values in PAPER_TABLE2.items():
     lines.append(f'| {label} | ' + ' | '.join(f'{values[s]:.2f}' for s in TABLE_STEPS) + ' | |')
@@ -169,18 +179,19 @@ def table2(results) -> str:
     query = stats['query']
     alpha = f", α={stats['alpha']:g}" if name.startswith('pretrain') else ''
     lines.append(f'| {label}{alpha} | ' + ' | '.join(cell(query[s]) for s in TABLE_STEPS)
-                 + f" | {query[10]['n_worse']} / {query[10]['n_nonfinite']} |")
+                 + f" | {query[10]['n_worse']} / {query[10]['n_diverged']} |")
   return '\n'.join(lines)
 
 
 def all_models_table(results) -> str:
-  lines = ['| model | K | α at test | 0 steps | 1 step | 10 steps | grid MSE, 10 steps | worse / non-finite |',
+  lines = ['| model | K | α at test | 0 steps | 1 step | 10 steps | grid MSE, 10 steps | worse / diverged |',
            '|---|---|---|---|---|---|---|---|']
   for name in sorted(results):
     for k, stats in sorted(results[name].items()):
       q, g = stats['query'], stats['grid']
-      lines.append(f"| {name} | {k} | {stats['alpha']:g} | {q[0]['mean']:.3f} | {cell(q[1])} "
-                   f"| {cell(q[10])} | {cell(g[10])} | {q[10]['n_worse']} / {q[10]['n_nonfinite']} |")
+      lines.append(f"| {name} | {k} | {stats['alpha']:g} | {utils.readable(q[0]['mean_all_tasks'])} "
+                   f"| {cell(q[1])} | {cell(q[10])} | {cell(g[10])} "
+                   f"| {q[10]['n_worse']} / {q[10]['n_diverged']} |")
   return '\n'.join(lines)
 
 

@@ -14,6 +14,8 @@ DPI = 90
 LEGEND_SPACE = 0.08   # fraction of a figure's height kept for a shared legend
 BOUNDARY_CLIP = 10.0
 ECDF_LIMIT = 1e4      # normalised MSE beyond which an adaptation has clearly diverged
+SCALE_MARGIN = 3.0    # learning curves: the y axis ends this factor above the largest
+                      # mean over the tasks that did not diverge
 
 
 @dataclasses.dataclass
@@ -59,39 +61,114 @@ def adaptation_figure(path: str, rows: List[List[Panel]], steps: Sequence[int]):
   save(fig, path)
 
 
-def learning_curves(path: str, panels: Dict[str, Dict[str, List[dict]]],
-                    statistics: Dict[str, str]):
-  """MSE against inner steps: one column per K, one row per statistic (log scale).
+def seed_average(seeds: List[List[dict]], key: str) -> np.ndarray:
+  """A statistic per step averaged over seeds (inf or nan if any seed's is): [S + 1]."""
+  with np.errstate(invalid='ignore', over='ignore'):
+    return np.array([[row[key] for row in seed] for seed in seeds]).mean(axis=0)
+
+
+def dashboard(path: str, title: str, curve, stats: List[dict], panels: List[Panel],
+              steps: Sequence[int]):
+  """After a training run: the meta-training curve, the query MSE against test
+  steps and a few adapted tasks.
 
   Args:
-    panels: {panel title: {method label: [per-step statistics of each seed]}},
-      statistics as utils.loss_statistics writes them. The line is the mean
-      over seeds, thin lines the individual seeds; the 'mean' row also shades
-      the seeds' average 95% CI.
-    statistics: {statistic key: y label}, e.g. {'mean': ..., 'median': ...}.
+    curve: (iterations [N], pre-update loss [N], post-update loss [N]) as
+      training recorded them, or None if there is no record.
+    stats: the per-step query statistics of the evaluation (utils.loss_statistics),
+      or None if it was not evaluated.
+    panels: tasks to draw, with predictions after each of `steps`.
   """
-  fig, axes = plt.subplots(len(statistics), len(panels), squeeze=False,
-                           figsize=(PANEL_SIZE[0] * 1.3 * len(panels),
-                                    PANEL_SIZE[1] * 1.2 * len(statistics)))
-  for row_axes, (key, ylabel) in zip(axes, statistics.items()):
-    for ax, (title, curves) in zip(row_axes, panels.items()):
-      for label, seeds in curves.items():
-        steps = [row['step'] for row in seeds[0]]
-        values = np.array([[row[key] for row in seed] for seed in seeds])
-        line, = ax.plot(steps, values.mean(axis=0), marker='o', ms=3,
-                        label=label + (f' ({len(seeds)} seeds)' if len(seeds) > 1 else ''))
-        if key == 'mean':
-          ci = np.array([[row['ci95'] for row in seed] for seed in seeds]).mean(axis=0)
-          ax.fill_between(steps, np.maximum(values.mean(axis=0) - ci, 0),
-                          values.mean(axis=0) + ci, color=line.get_color(), alpha=0.2)
-        if len(seeds) > 1:
-          for seed_values in values:
-            ax.plot(steps, seed_values, color=line.get_color(), lw=0.6, alpha=0.6)
-      ax.set_title(title)
-      ax.set_xlabel('number of gradient steps')
-      ax.set_ylabel(ylabel)
+  fig = plt.figure(figsize=(PANEL_SIZE[0] * len(panels), PANEL_SIZE[1] * 2.2))
+  grid = fig.add_gridspec(2, len(panels))
+  train_ax = fig.add_subplot(grid[0, :len(panels) - 1])
+  if curve is None:
+    train_ax.text(0.5, 0.5, 'no training record in this folder', ha='center',
+                  transform=train_ax.transAxes)
+  else:
+    iterations, pre, post = curve
+    train_ax.plot(iterations, pre, lw=0.8, label='pre-update loss (support set a)')
+    train_ax.plot(iterations, post, lw=0.8, label='post-update loss (query set b)')
+    train_ax.set_yscale('log')
+    train_ax.legend(fontsize=7)
+  train_ax.set_xlabel('meta-iteration')
+  train_ax.set_title('meta-training (mean over each 100 iterations)', fontsize=9)
+  mse_ax = fig.add_subplot(grid[0, len(panels) - 1])
+  if stats is not None:
+    step = np.array([row['step'] for row in stats])
+    kept = np.array([row['mean_not_diverged'] for row in stats])
+    ci = np.array([row['ci95_not_diverged'] for row in stats])
+    mse_ax.plot(step, kept, marker='o', ms=3, label='mean, 95% CI')
+    mse_ax.fill_between(step, np.maximum(kept - ci, kept / SCALE_MARGIN), kept + ci, alpha=0.2)
+    mse_ax.plot(step, [row['median_all_tasks'] for row in stats], marker='o', ms=3,
+                label='median')
+    mse_ax.set_yscale('log')
+    mse_ax.legend(fontsize=7)
+    mse_ax.set_title(f"query MSE, {stats[0]['n_tasks']} tasks; mean over those not "
+                     f"diverged ({stats[-1]['n_diverged']} at {step[-1]} steps)", fontsize=8)
+  mse_ax.set_xlabel('number of gradient steps')
+  for col, panel in enumerate(panels):
+    draw_panel(fig.add_subplot(grid[1, col]), panel, steps)
+  fig.axes[-len(panels)].legend(fontsize=7, loc='best')
+  fig.suptitle(title, fontsize=10)
+  fig.tight_layout(rect=(0, 0, 1, 0.95))
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+
+
+def learning_curves(path: str, panels: Dict[str, Dict[str, List[dict]]]):
+  """MSE against inner steps, one column per panel (log scale).
+
+  Top row: the paper's statistic, the mean over all tasks with its 95% CI,
+  averaged over seeds (thin lines: each seed). The y axis is set by the means
+  over the tasks that did not diverge, so the curves can be compared; a step
+  whose mean over all tasks is off that scale or not finite is a triangle at
+  the top edge, labelled with its number of diverged tasks (summed over seeds).
+  Bottom row: the median over all tasks.
+
+  Args:
+    panels: {panel title: {model label: [per-step statistics of each seed]}},
+      statistics as utils.loss_statistics writes them.
+  """
+  fig, axes = plt.subplots(2, len(panels), squeeze=False,
+                           figsize=(PANEL_SIZE[0] * 1.4 * len(panels), PANEL_SIZE[1] * 2.6))
+  for (top_ax, median_ax), (title, curves) in zip(axes.T, panels.items()):
+    kept = np.concatenate([seed_average(seeds, 'mean_not_diverged') for seeds in curves.values()])
+    top, bottom = SCALE_MARGIN * np.nanmax(kept), np.nanmin(kept) / SCALE_MARGIN
+    for label, seeds in curves.items():
+      steps = np.array([row['step'] for row in seeds[0]])
+      mean, ci = seed_average(seeds, 'mean_all_tasks'), seed_average(seeds, 'ci95_all_tasks')
+      with np.errstate(invalid='ignore'):
+        off = ~(mean <= top)
+      shown = np.where(off, np.nan, mean)
+      line, = top_ax.plot(steps, shown, marker='o', ms=3, label=label)
+      top_ax.fill_between(steps, np.maximum(shown - ci, bottom), np.minimum(shown + ci, top),
+                          color=line.get_color(), alpha=0.2)
+      diverged = np.sum([[row['n_diverged'] for row in seed] for seed in seeds], axis=0)
+      for step in steps[off]:
+        top_ax.plot(step, top, marker='^', ms=8, color=line.get_color(), clip_on=False)
+        top_ax.annotate(f'{diverged[step]}', (step, top), xytext=(0, 6),
+                        textcoords='offset points', ha='center', fontsize=7,
+                        color=line.get_color())
+      median_ax.plot(steps, seed_average(seeds, 'median_all_tasks'), marker='o', ms=3,
+                     color=line.get_color())
+      if len(seeds) > 1:
+        for seed in seeds:
+          with np.errstate(invalid='ignore'):
+            values = np.array([row['mean_all_tasks'] for row in seed])
+            top_ax.plot(steps, np.where(values <= top, values, np.nan), color=line.get_color(),
+                        lw=0.6, alpha=0.6)
+          median_ax.plot(steps, [row['median_all_tasks'] for row in seed],
+                         color=line.get_color(), lw=0.6, alpha=0.6)
+    top_ax.set_ylim(bottom, top)
+    top_ax.plot([], [], 'k^', ms=6, ls='', label='mean off the scale; number of diverged tasks')
+    top_ax.legend(fontsize=6, loc='lower left')
+    for ax, ylabel, pad in ((top_ax, 'mean query MSE over all tasks, 95% CI', 16),
+                            (median_ax, 'median query MSE over all tasks', 6)):
       ax.set_yscale('log')
-  axes[0, 0].legend(fontsize=7)
+      ax.set_title(title, fontsize=9, pad=pad)   # room for the diverged counts
+      ax.set_xlabel('number of gradient steps')
+      ax.set_ylabel(ylabel, fontsize=8)
   save(fig, path)
 
 

@@ -94,11 +94,16 @@ def as_failures(values: np.ndarray) -> np.ndarray:
   return np.where(np.isfinite(values), values, np.inf)
 
 
-def nmse_statistics(values: np.ndarray) -> dict:
-  """Statistics of per-task normalised MSE [B]: mean and 95% CI over finite
-  tasks, median and the fraction fit well counting non-finite tasks as failures."""
-  mean_ci = utils.finite_mean_ci(values)
-  return {'mean': mean_ci['mean'], 'ci95': mean_ci['ci95'],
+def nmse_statistics(values: np.ndarray, before: np.ndarray = None) -> dict:
+  """Statistics of per-task normalised MSE [B]: the median and the fraction fit
+  well over all tasks (a non-finite one counts as a failure), and the mean and
+  95% CI over the tasks whose adaptation did not diverge (utils.diverged, from
+  the errors `before` adaptation [B]; without them, over the finite tasks)."""
+  blown = (utils.diverged(np.stack([before, values]))[1] if before is not None
+           else ~np.isfinite(values))
+  kept = utils.mean_ci(values[~blown])
+  return {'mean_not_diverged': kept['mean'], 'ci95_not_diverged': kept['ci95'],
+          'n_diverged': int(np.sum(blown)),
           'median': float(np.median(as_failures(values))),
           'fraction_good': float(np.mean(as_failures(values) < GOOD_NMSE)),
           'n_nonfinite': int(np.sum(~np.isfinite(values))), 'n_tasks': int(values.size)}
@@ -183,7 +188,7 @@ def summary(evaluations: Dict[int, Dict[str, Evaluation]]) -> dict:
       for protocol, errors in e.errors.items():
         protocols[protocol] = {}
         for step in REPORTED_STEPS:
-          row = nmse_statistics(errors[step])
+          row = nmse_statistics(errors[step], errors[0])
           if role != BASELINE:
             row['fraction_beating_baseline'] = float(np.mean(
                 as_failures(errors[step]) < as_failures(baseline[protocol][step])))

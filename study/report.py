@@ -123,9 +123,10 @@ def settings_table(stats: Dict[str, dict]) -> str:
 
 
 def details_table(stats: Dict[str, dict], names: List[str]) -> str:
-  """Every K, protocol and test step count: mean ± 95% CI, median, % fit well."""
+  """Every K, protocol and test step count: mean ± 95% CI over the tasks that did
+  not diverge, median over all tasks, % fit well, and the diverged count."""
   lines = ['| point | model | K | α | protocol | ' + ' | '.join(
-      f'{s} steps: mean ± CI, median, % good' for s in REPORTED_STEPS) + ' |',
+      f'{s} steps: mean ± CI (not diverged), median, % good' for s in REPORTED_STEPS) + ' |',
            '|---|---|---|---|---|' + '---|' * len(REPORTED_STEPS)]
   for name in names:
     for k in map(str, EVAL_KS):
@@ -133,9 +134,10 @@ def details_table(stats: Dict[str, dict], names: List[str]) -> str:
         row = stats[name][k][role]
         for protocol in TABLE_PROTOCOLS:
           by_step = row['protocols'][protocol]
-          cells = [f"{c['mean']:.3g} ± {c['ci95']:.2g}, {c['median']:.3g}, "
+          cells = [f"{utils.readable(c['mean_not_diverged'])} ± "
+                   f"{utils.readable(c['ci95_not_diverged'])}, {utils.readable(c['median'])}, "
                    f"{100 * c['fraction_good']:.0f}%" + (
-                       f", {c['n_nonfinite']} non-finite" if c['n_nonfinite'] else '')
+                       f", {c['n_diverged']} diverged" if c['n_diverged'] else '')
                    for c in (by_step[str(s)] for s in REPORTED_STEPS)]
           lines.append(f"| {name} | {ROLES[role]} | {k} | {row['alpha']:g} | {protocol} | "
                        + ' | '.join(cells) + ' |')
@@ -442,8 +444,7 @@ def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE)
   has_all = len(stats) == len(POINTS)
   sections = {}
   if has_settings:
-    sections.update({'robustness_settings': settings_table(stats),
-                     'robustness_details': details_table(stats, [p.name for p in SETTING_POINTS])})
+    sections['robustness_settings'] = settings_table(stats)
   if has_settings and has_all:
     sections['robustness_findings'] = findings(stats)
   ceilings = read_point_files(logdir, CEILING_POINTS, '_ceiling')

@@ -54,18 +54,21 @@ def test_evaluation_files(trained):
     for name in ('query', 'grid'):
       rows = stats[name]
       assert [r['step'] for r in rows] == list(range(11))
-      for field in ('mean', 'std', 'ci95', 'median', 'n_worse', 'n_nonfinite'):
+      for field in ('mean_all_tasks', 'ci95_all_tasks', 'median_all_tasks', 'n_diverged',
+                    'mean_not_diverged', 'ci95_not_diverged', 'n_worse', 'n_nonfinite'):
         assert field in rows[0]
     header = read(os.path.join(trained, f'eval_K{k}.csv')).splitlines()[0]
-    assert header == 'set,step,mean,std,ci95,median,n_worse,n_nonfinite'
+    assert header == ('set,step,mean_all_tasks,ci95_all_tasks,median_all_tasks,n_diverged,'
+                      'mean_not_diverged,ci95_not_diverged,n_worse,n_nonfinite')
     task_rows = read(os.path.join(trained, f'eval_K{k}_tasks.csv')).splitlines()
     assert len(task_rows) == 41
     # The statistics are those of the per-task losses the CSV holds.
     tasks = list(csv.DictReader(task_rows))
     for name in ('query', 'grid'):
       losses = np.array([[float(t[f'{name}_step{s}']) for t in tasks] for s in range(11)])
-      np.testing.assert_allclose([r['mean'] for r in stats[name]], losses.mean(axis=1))
-      np.testing.assert_allclose([r['median'] for r in stats[name]], np.median(losses, axis=1))
+      np.testing.assert_allclose([r['mean_all_tasks'] for r in stats[name]], losses.mean(axis=1))
+      np.testing.assert_allclose([r['median_all_tasks'] for r in stats[name]],
+                                 np.median(losses, axis=1))
       assert [r['n_worse'] for r in stats[name]] == list(np.sum(losses > losses[0], axis=1))
 
 

@@ -5,6 +5,7 @@ import shutil
 
 import experiment
 import paper
+import utils
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBSET = ('maml_K5_seed1', 'maml_K10_seed1', 'pretrain_K10_seed1')
@@ -34,7 +35,7 @@ def test_report_from_shipped_checkpoints(tmp_path, monkeypatch):
   with open(tmp_path / 'paper' / 'maml_K5_seed1' / 'eval_K5.json') as f:
     stats = json.load(f)
   assert stats['num_tasks'] == 30
-  assert f"{stats['query'][1]['mean']:.3f} ± {stats['query'][1]['ci95']:.3f}" in text
+  assert utils.summary_text(stats['query'][1]) in text
   with open(tmp_path / 'paper' / 'pretrain_K10_seed1' / 'alpha_selection_K5.json') as f:
     selection = json.load(f)
   grid, n_nonfinite = selection['grid'], selection['n_nonfinite']

@@ -44,9 +44,13 @@ def test_protocol_regions_and_noise_free_grids():
 
 def test_statistics_count_diverged_tasks_as_failures():
   stats = protocols.nmse_statistics(np.array([0.05, 0.2, np.nan, 0.01]))
+  with_before = protocols.nmse_statistics(np.array([0.05, 200.0, 0.3, 0.01]),
+                                          np.array([1.0, 1.0, 1.0, 1.0]))
+  assert with_before['n_diverged'] == 1                  # 200 times the error before
+  assert with_before['mean_not_diverged'] == pytest.approx(0.12)
   assert stats['fraction_good'] == 0.5
   assert stats['median'] == pytest.approx(0.125)       # median of 0.01, 0.05, 0.2, inf
-  assert stats['mean'] == pytest.approx(0.26 / 3)
+  assert stats['mean_not_diverged'] == pytest.approx(0.26 / 3) and stats['n_diverged'] == 1
   assert stats['n_nonfinite'] == 1 and stats['n_tasks'] == 4
 
 
