@@ -68,6 +68,7 @@ MODE_FLAGS = {
     'point': ('point', 'logdir', 'print_interval', 'save_interval'),
     'points': (),
     'ceiling': ('logdir', 'num_eval_tasks', 'eval_seed'),
+    'redraw': ('logdir', 'img_dir', 'readme'),
 }
 MODES = tuple(MODE_FLAGS)
 
@@ -98,7 +99,8 @@ flags.DEFINE_string(
     '(figures and README go to <logdir>/Img and <logdir>/README.md unless --img_dir/--readme '
     'say otherwise); point = train the models of one robustness --point; points = list the '
     'point names; ceiling = fit one network per task of the shape points (the regression '
-    f'ceiling the report shows). One of {", ".join(MODES)}. Each mode refuses, with one line, any flag it '
+    'ceiling the report shows); redraw = every figure and README section from the results '
+    f'files the last report wrote, without evaluating (seconds). One of {", ".join(MODES)}. Each mode refuses, with one line, any flag it '
     'does not use: ' + '; '.join(f'{m}: {mode_flags_text(m)}' for m in MODES)
     + f'. The model flags: {", ".join(SETTINGS_FLAGS)}'
     + '. In eval and plot modes the model flags must agree with the checkpoint\'s '
@@ -222,9 +224,10 @@ def check_writable():
   any work starts, so a long run cannot fail at its last step."""
   used = MODE_FLAGS[FLAGS.mode]
   outputs = [('logdir', FLAGS.logdir)] if 'logdir' in used and FLAGS.mode != 'eval' else []
-  if FLAGS.mode in ('all', 'plot', 'report') or (FLAGS.mode == 'reproduce' and given('img_dir')):
+  if (FLAGS.mode in ('all', 'plot', 'report', 'redraw')
+      or (FLAGS.mode == 'reproduce' and given('img_dir'))):
     outputs.append(('img_dir', FLAGS.img_dir))
-  if FLAGS.mode == 'report' or (FLAGS.mode == 'reproduce' and given('readme')):
+  if FLAGS.mode in ('report', 'redraw') or (FLAGS.mode == 'reproduce' and given('readme')):
     outputs.append(('readme', FLAGS.readme))
   for name, path in outputs:
     existing = os.path.abspath(path)
@@ -369,6 +372,11 @@ def run():
         study_points.train_point(name, FLAGS.logdir, FLAGS.print_interval, FLAGS.save_interval)
       study_ceiling.write_ceilings(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed)
     report(img_dir, readme)
+    return
+  if FLAGS.mode == 'redraw':
+    paper.write_report(paper.saved_results(FLAGS.logdir), FLAGS.logdir, FLAGS.img_dir,
+                       FLAGS.readme)
+    study_report.report(FLAGS.logdir, FLAGS.img_dir, FLAGS.readme)
     return
   if FLAGS.mode == 'ceiling':
     study_ceiling.write_ceilings(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed)

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYENV_ROOT ?= $(HOME)/.pyenv
 
-.PHONY: run test benchmark figures reproduce study ceiling
+.PHONY: run test benchmark figures redraw reproduce study ceiling
 run: $(VENV)/.installed
 	$(PY) Main.py
 
@@ -19,6 +19,10 @@ benchmark: $(VENV)/.installed
 # Every README figure and table, from the shipped checkpoints in logs/paper and logs/robustness.
 figures: $(VENV)/.installed
 	$(PY) Main.py --mode=report
+
+# Every figure and README section again from the results files of the last `make figures` (seconds).
+redraw: $(VENV)/.installed
+	$(PY) Main.py --mode=redraw
 
 # Retrains every model (paper and robustness study) into logs/retrained, then regenerates from it
 # into logs/retrained/Img and logs/retrained/README.md (the shipped Img/ and README.md stay).

@@ -25,6 +25,16 @@ FIG2_TASKS = 2
 HALF_RANGE = (-5.0, 0.0)       # figure 2's case: all K points in one half of x
 BASELINES = ('pretrain', 'oracle')
 FAMILY_SAMPLES = 4
+# The paper's meta-objective (eq. 1 with theta'_i from the inner step) and meta-update.
+TASK_LOSS = r'\mathcal{L}_{\mathcal{T}_i}'
+OVER_TASKS = r'\sum_{\mathcal{T}_i \sim p(\mathcal{T})}'
+FORMULAS = {
+    'meta_objective': (rf'$\min_{{\theta}} {OVER_TASKS} {TASK_LOSS}(f_{{\theta_i^{{\prime}}}}) '
+                       rf'= {OVER_TASKS} {TASK_LOSS}(f_{{\theta - \alpha \nabla_{{\theta}} '
+                       rf'{TASK_LOSS}(f_{{\theta}})}})$'),
+    'meta_minimize': (rf'$\theta \leftarrow \theta - \beta \nabla_{{\theta}} {OVER_TASKS} '
+                      rf'{TASK_LOSS}(f_{{\theta_i^{{\prime}}}})$'),
+}
 DIVERGING_SHOWN = 2
 
 
@@ -216,9 +226,31 @@ def families_figure(path: str, num_tasks: int = FAMILY_SAMPLES, seed: int = 0):
 def report(logdir: str, img_dir: str, readme: str, num_tasks: int, eval_seed: int):
   """Re-evaluates every model, redraws the figures and rewrites the README tables."""
   results = evaluate_all(logdir, num_tasks, eval_seed)
+  write_report(results, logdir, img_dir, readme)
+  return results
+
+
+def saved_results(logdir: str) -> Dict[str, Dict[int, dict]]:
+  """{name: {K: eval json}} as the last evaluation wrote them, without evaluating."""
+  results = {}
+  for name in models():
+    files = {k: os.path.join(paper_dir(logdir), name, f'eval_K{k}.json') for k in EVAL_KS}
+    if all(os.path.exists(f) for f in files.values()):
+      results[name] = {k: utils.read_json(f) for k, f in files.items()}
+  if not results:
+    raise experiment.CommandError(f'no evaluated paper models in {paper_dir(logdir)}; '
+                                  'run --mode=report first')
+  return results
+
+
+def write_report(results: Dict[str, Dict[int, dict]], logdir: str, img_dir: str, readme: str):
+  """Figures 2 and 3, the formulas, the families figure and the README tables."""
+  eval_seed = next(iter(results.values()))[EVAL_KS[0]]['eval_seed']
   os.makedirs(img_dir, exist_ok=True)
   figure3(results, os.path.join(img_dir, 'paper_fig3.png'))
   families_figure(os.path.join(img_dir, 'families.png'))
+  for name, tex in FORMULAS.items():
+    plots.formula(os.path.join(img_dir, name + '.png'), tex)
   figure2(results, logdir, eval_seed, os.path.join(img_dir, 'paper_fig2.png'))
   sections = {'paper_table2': table2(results), 'paper_all_models': all_models_table(results),
               'paper_diverging': diverging_tasks(results, logdir),
@@ -228,7 +260,6 @@ def report(logdir: str, img_dir: str, readme: str, num_tasks: int, eval_seed: in
     sections['benchmark'] = benchmark_table(utils.read_json(benchmark))
   utils.update_readme(readme, sections)
   print(f'wrote {img_dir}/paper_fig2.png, {img_dir}/paper_fig3.png and the tables in {readme}')
-  return results
 
 
 def benchmark_table(results: dict) -> str:

@@ -11,6 +11,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 STEP_STYLES = {0: ':', 1: '--'}   # later steps: solid
 PANEL_SIZE = (3.6, 2.8)
 DPI = 90
+FORMULA_DPI = 120
 LEGEND_SPACE = 0.08   # fraction of a figure's height kept for a shared legend
 BOUNDARY_CLIP = 10.0
 ECDF_LIMIT = 1e4      # normalised MSE beyond which an adaptation has clearly diverged
@@ -176,6 +177,15 @@ def save(fig, path):
   fig.tight_layout()
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
+
+
+def formula(path: str, tex: str, fontsize: int = 16):
+  """A formula rendered with matplotlib's mathtext to a tight PNG."""
+  with matplotlib.rc_context({'mathtext.fontset': 'cm'}):   # the paper's typeface
+    fig = plt.figure(figsize=(10, 1))
+    fig.text(0.5, 0.5, tex, fontsize=fontsize, ha='center', va='center')
+    fig.savefig(path, dpi=FORMULA_DPI, bbox_inches='tight', pad_inches=0.08)
+    plt.close(fig)
 
 
 def families_figure(path: str, samples: Dict[str, tuple]):

@@ -29,7 +29,8 @@ def test_report_from_shipped_checkpoints(tmp_path, monkeypatch):
   img = tmp_path / 'img'
   paper.report(str(tmp_path), str(img), str(readme), num_tasks=30, eval_seed=5)
 
-  assert sorted(os.listdir(str(img))) == ['families.png', 'paper_fig2.png', 'paper_fig3.png']
+  assert sorted(os.listdir(str(img))) == ['families.png', 'meta_minimize.png', 'meta_objective.png',
+                                          'paper_fig2.png', 'paper_fig3.png']
   text = readme.read_text()
   assert 'old' not in text
   with open(tmp_path / 'paper' / 'maml_K5_seed1' / 'eval_K5.json') as f:
