@@ -119,9 +119,14 @@ def validated_alpha(sess, model, point: study_points.Point, k: int, num_tasks: i
   """experiment.choose_step_size on the in-range normalised MSE after the last
   test step, on validation tasks of the point."""
   tasks = protocol_tasks(point, k, num_tasks, experiment.VALIDATION_SEED)
-  return experiment.choose_step_size({
-      alpha: normalised_errors(sess, model, tasks, alpha, ('full',))[0]['in_range'][FINAL_STEP]
-      for alpha in experiment.STEP_SIZES})
+  feed = {'support': tasks['support_full'], 'support_inputs': tasks['support_full'][0],
+          'in_range': tasks['in_range'], 'in_range_inputs': tasks['in_range'][0]}
+  errors = {}
+  for alpha in experiment.STEP_SIZES:   # only what the rule reads: in range, last step
+    predictions = experiment.adapted_predictions(sess, model, feed, alpha, ('in_range',),
+                                                 (FINAL_STEP,))
+    errors[alpha] = experiment.losses_of(feed, predictions)['in_range'][0] / tasks['variance']
+  return experiment.choose_step_size(errors)
 
 
 def works(row: dict) -> bool:
