@@ -1,10 +1,15 @@
-"""Command line for MAML few-shot regression: train, evaluate, plot, benchmark.
+"""Command line for MAML few-shot regression: train, evaluate, plot, report, benchmark.
 
-  python Main.py                      # the paper's K=10 sinusoid MAML: train, eval, figure
-  python Main.py --mode=eval --K=10 --eval_k=5,10,20
+  python Main.py                      # the paper's K=10 sinusoid MAML: train, eval, dashboard
+  python Main.py --mode=eval --eval_k=5,10,20          # that model at other K
   python Main.py --method=pretrain    # the pretrained baseline
+  python Main.py --mode=point --point=square           # train one robustness-study point
+  python Main.py --mode=report        # re-evaluate everything shipped, redraw, rewrite README
+  python Main.py --mode=redraw        # redraw and rewrite from the saved results only
 
-Flags are read here only; the library modules take explicit arguments.
+Each mode takes only its own flags (--helpfull lists them under --mode) and
+refuses any other in one line. Flags are read here only; the library modules
+take explicit arguments.
 """
 import dataclasses
 import math
