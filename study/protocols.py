@@ -149,6 +149,15 @@ class Evaluation:
   curves: Dict[int, np.ndarray]              # step -> [len(plotted), 2 GRID_POINTS]
 
 
+def evaluate_model(sess, model, settings: experiment.Settings, point: study_points.Point, k: int,
+                   num_tasks: int, seed: int, validated: bool) -> Evaluation:
+  """The restored model on a point at K=k, with its own alpha or one chosen on validation tasks."""
+  alpha = validated_alpha(sess, model, point, k, num_tasks) if validated else settings.alpha
+  errors, curves = normalised_errors(sess, model, protocol_tasks(point, k, num_tasks, seed), alpha)
+  plotted = percentile_tasks(errors['time_series'][FINAL_STEP])
+  return Evaluation(alpha, errors, plotted, {s: c[plotted] for s, c in curves.items()})
+
+
 def evaluate_points(points: List[study_points.Point], logdir: str, num_tasks: int, seed: int,
                     base: experiment.Settings = study_points.STUDY_BASE
                     ) -> Dict[str, Dict[int, Dict[str, Evaluation]]]:
@@ -165,15 +174,17 @@ def evaluate_points(points: List[study_points.Point], logdir: str, num_tasks: in
     for path, (settings, uses) in jobs.items():
       experiment.check_same(first_settings, settings, ('hidden',), 'evaluate', path)
       restore(path)
+      # Points that are one distribution (Fig1 and the sweeps' first magnitudes,
+      # a seed-2 point's paper model, ...) get the same evaluation: compute it once.
+      done = {}
       for point, role in uses:
+        validated = settings.method == BASELINE or point.tuned_alpha
+        key = (point.family, point.task_ranges, validated)
+        if key not in done:
+          done[key] = {k: evaluate_model(sess, model, settings, point, k, num_tasks, seed,
+                                         validated) for k in EVAL_KS}
         for k in EVAL_KS:
-          alpha = (validated_alpha(sess, model, point, k, num_tasks)
-                   if settings.method == BASELINE or point.tuned_alpha else settings.alpha)
-          errors, curves = normalised_errors(
-              sess, model, protocol_tasks(point, k, num_tasks, seed), alpha)
-          plotted = percentile_tasks(errors['time_series'][FINAL_STEP])
-          results[point.name][k][role] = Evaluation(
-              alpha, errors, plotted, {s: c[plotted] for s, c in curves.items()})
+          results[point.name][k][role] = done[key][k]
   return {name: {k: {role: by_role[role] for role in study_points.ROLES}
                  for k, by_role in by_k.items()} for name, by_k in results.items()}
 
