@@ -89,6 +89,7 @@ def mode_flags_text(mode: str) -> str:
 SEED_LIMIT = 2 ** 32     # numpy's RandomState takes seeds in [0, 2^32)
 INT32_MAX = 2 ** 31 - 1  # TF shapes and indices are int32
 STUDY_STEPS = 20         # the study's test steps (study.protocols.FINAL_STEP)
+MAX_UNROLLED_STEPS = 1000   # building the static graph takes about a second per 10 steps
 STUDY_REGIONS = 4        # the study predicts on four grids per task
 # In eval and plot modes a model flag must agree with the checkpoint's config;
 # these say how to get what such a flag would have asked for.
@@ -217,6 +218,11 @@ def validate_flags():
                          'comma-separated integers >= 1')
   if not FLAGS.hidden:
     raise CommandError('--hidden=: at least one hidden layer size, e.g. --hidden=40,40')
+  for name in ('num_updates', 'test_num_updates'):
+    if getattr(FLAGS, name) > MAX_UNROLLED_STEPS:
+      raise CommandError(f'--{name}={getattr(FLAGS, name)}: at most {MAX_UNROLLED_STEPS} inner '
+                         'steps (each is unrolled in the static graph, about a second to build '
+                         'per 10 steps)')
   for name in ('seed', 'eval_seed'):
     if not 0 <= getattr(FLAGS, name) < SEED_LIMIT:
       raise CommandError(f'--{name}={getattr(FLAGS, name)}: must be an integer in '

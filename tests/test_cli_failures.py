@@ -59,7 +59,8 @@ def checkpoint_steps(path):
     ('--mix=2,1', 'min <= max'), ('--noise_std=-1', '>= 0'), ('--hidden=', 'at least one'),
     ('--seed=-1', '[0, 4294967295]'), ('--seed=4294967296', '[0, 4294967295]'),
     ('--K=100000000', 'exceeds what a TF shape holds'),
-    ('--hidden=100000,100000', 'would need about'),
+    ('--hidden=100000,100000', 'would need about'), ('--num_updates=1001', 'at most 1000'),
+    ('--test_num_updates=100000', 'at most 1000'),
 ])
 def test_bad_flag_is_refused_before_anything_is_written(main, tmp_path, flag, allowed):
   mode = ['--mode=train'] if flag.startswith('--mode') is False else []
