@@ -292,7 +292,7 @@ def read_config(path: str) -> Tuple[Settings, List[dict]]:
   history: one segment per training session, {'start', 'end', 'beta'}, where
   `end` is the last iteration saved with that meta step size.
   """
-  config_path = os.path.join(path, 'config.json')
+  config_path = config_file(path)
   if not os.path.exists(config_path) or not has_checkpoint(path):
     raise CommandError(f'--logdir/--exp_name: no trained checkpoint in {path}; '
                        'train it first (--mode=train) or point there a trained run')
@@ -307,12 +307,37 @@ def read_config(path: str) -> Tuple[Settings, List[dict]]:
   return settings, history
 
 
+def pending_config(path: str, step: int) -> str:
+  """The config written just before the checkpoint of `step`; it becomes config.json
+  once that checkpoint is saved, so config.json never describes an unsaved step."""
+  return os.path.join(path, f'config.json.step{step}')
+
+
+def config_file(path: str) -> str:
+  """The config that describes the latest checkpoint: config.json, or the pending
+  one of that step if the process stopped between the save and the rename."""
+  if has_checkpoint(path) and os.path.exists(pending_config(path, checkpoint_step(path))):
+    return pending_config(path, checkpoint_step(path))
+  return os.path.join(path, 'config.json')
+
+
+def settle_config(path: str):
+  """With the folder locked: make a pending config that matches the latest
+  checkpoint config.json, and drop pending configs of steps never saved."""
+  current = config_file(path)
+  for pending in glob.glob(os.path.join(path, 'config.json.step*')):
+    if pending == current:
+      os.replace(pending, os.path.join(path, 'config.json'))
+    else:
+      os.remove(pending)
+
+
 def load_settings(path: str) -> Settings:
   return read_config(path)[0]
 
 
-def write_config(path: str, settings: Settings, history: List[dict]):
-  utils.write_json(os.path.join(path, 'config.json'), {
+def write_config(config_path: str, settings: Settings, history: List[dict]):
+  utils.write_json(config_path, {
       'settings': settings.to_json(), 'history': history,
       'versions': {'tensorflow': tf.__version__, 'numpy': np.__version__}})
 
@@ -353,6 +378,7 @@ def train(settings: Settings, path: str, resume: bool = False, print_interval: i
   make_experiment_dir(path)
   with folder_lock(path):
     remove_partial_files(path)
+    settle_config(path)
     history = []
     if resume:
       saved, history = read_config(path)
@@ -395,12 +421,14 @@ def run_training(settings: Settings, path: str, resume: bool, history: List[dict
             f'good checkpoint ({tf.train.latest_checkpoint(path) or "none saved yet"}) is '
             'kept. Try a smaller --beta or --alpha.')
       try:
+        history[-1]['end'] = step
+        write_config(pending_config(path, step), settings, history)
         saver.save(sess, os.path.join(path, 'model.ckpt'), global_step=step,
                    write_meta_graph=False)
-        history[-1]['end'] = step
-        write_config(path, settings, history)
+        os.replace(pending_config(path, step), os.path.join(path, 'config.json'))
       except (tf.errors.OpError, OSError) as e:
         remove_partial_files(path)
+        settle_config(path)
         raise CommandError(
             f'cannot save a checkpoint in {path} at iteration {step} ({first_line(e)}); '
             f'the last good checkpoint ({tf.train.latest_checkpoint(path) or "none yet"}) is '

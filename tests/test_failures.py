@@ -152,3 +152,16 @@ def test_leftovers_of_a_killed_save_are_removed_by_the_next_run(copy):
   assert not [f for f in files if 'tempstate' in f or '.tmp' in f], files
   assert sorted(f for f in files if f.endswith('.index')) == [
       'model.ckpt-40.index', 'model.ckpt-60.index']
+
+
+def test_a_kill_between_checkpoint_and_config_loses_nothing(copy):
+  """The config of a step is written before its checkpoint and renamed after:
+  killed in between, the pending config is the one that describes the checkpoint;
+  a pending config of a step never saved is dropped."""
+  config = os.path.join(copy, 'config.json')
+  os.replace(config, experiment.pending_config(copy, 40))
+  shutil.copy(experiment.pending_config(copy, 40), experiment.pending_config(copy, 60))
+  assert experiment.load_settings(copy) == TINY
+  experiment.train(experiment.dataclasses.replace(TINY, meta_iterations=80), copy, resume=True)
+  assert not [f for f in os.listdir(copy) if f.startswith('config.json.step')]
+  assert experiment.read_config(copy)[1][-1] == {'start': 40, 'end': 80, 'beta': TINY.beta}
