@@ -88,9 +88,7 @@ def mode_flags_text(mode: str) -> str:
 
 SEED_LIMIT = 2 ** 32     # numpy's RandomState takes seeds in [0, 2^32)
 INT32_MAX = 2 ** 31 - 1  # TF shapes and indices are int32
-STUDY_STEPS = 20         # the study's test steps (study.protocols.FINAL_STEP)
 MAX_UNROLLED_STEPS = 1000   # building the static graph takes about a second per 10 steps
-STUDY_REGIONS = 4        # the study predicts on four grids per task
 # In eval and plot modes a model flag must agree with the checkpoint's config;
 # these say how to get what such a flag would have asked for.
 EVAL_HINTS = {'K': 'evaluate at another K with --eval_k',
@@ -271,26 +269,31 @@ def check_resources(settings: experiment.Settings, eval_ks=()):
   for k in eval_ks:
     needs[f'evaluating {FLAGS.num_eval_tasks} tasks at K={k}'] = experiment.evaluation_bytes(
         settings, k, FLAGS.num_eval_tasks)
-  available = utils.available_bytes()
   for what, need in needs.items():
-    if need > available:
-      raise CommandError(
-          f'{what} would need about {utils.readable_bytes(need)} of memory and this machine '
-          f'has {utils.readable_bytes(available)} available; ask for less (--num_eval_tasks, '
-          '--eval_k, --K, --meta_batch_size, --iterations_per_run, --hidden)')
+    require_memory(what, need, '--num_eval_tasks, --eval_k, --K, --meta_batch_size, '
+                               '--iterations_per_run, --hidden')
 
 
 def check_report_memory():
   """The study evaluates all tasks of a point at once: refuse a task count it cannot hold."""
-  settings = dataclasses.replace(experiment.Settings(), test_num_updates=STUDY_STEPS)
-  need = STUDY_REGIONS * experiment.evaluation_bytes(
+  steps = study_protocols.FINAL_STEP
+  settings = dataclasses.replace(experiment.Settings(), test_num_updates=steps)
+  regions = len(study_protocols.MEASURED)     # grids predicted per task
+  need = regions * experiment.evaluation_bytes(
       settings, max(study_protocols.EVAL_KS), FLAGS.num_eval_tasks) + (
-          FLAGS.num_eval_tasks * STUDY_STEPS * experiment.num_parameters(settings)
+          FLAGS.num_eval_tasks * steps * experiment.num_parameters(settings)
           * experiment.TF_FLOAT_BYTES)
-  if need > utils.available_bytes():
-    raise CommandError(f'--num_eval_tasks={FLAGS.num_eval_tasks}: the report would need about '
-                       f'{utils.readable_bytes(need)} of memory, this machine has '
-                       f'{utils.readable_bytes(utils.available_bytes())} available')
+  require_memory(f'the report of {FLAGS.num_eval_tasks} tasks per point', need,
+                 '--num_eval_tasks')
+
+
+def require_memory(what: str, need: int, flags_to_lower: str):
+  """One line if `need` bytes exceed the memory this machine has available."""
+  available = utils.available_bytes()
+  if need > available:
+    raise CommandError(
+        f'{what} would need about {utils.readable_bytes(need)} of memory and this machine '
+        f'has {utils.readable_bytes(available)} available; ask for less ({flags_to_lower})')
 
 
 def settings_from_flags() -> experiment.Settings:

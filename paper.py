@@ -80,7 +80,7 @@ def select_alpha(settings: experiment.Settings, path: str, k: int, num_tasks: in
   utils.write_json(os.path.join(path, f'alpha_selection_K{k}.json'), {
       'K': k, 'num_tasks': num_tasks, 'validation_seed': experiment.VALIDATION_SEED,
       'criterion': f'fewest non-finite tasks, then lowest mean query MSE after {last} steps',
-      'grid': {str(a): utils.finite_mean_ci(e)['mean'] for a, e in errors.items()},
+      'grid': {str(a): utils.mean_ci(e[np.isfinite(e)])['mean'] for a, e in errors.items()},
       'n_nonfinite': {str(a): int(np.sum(~np.isfinite(e))) for a, e in errors.items()},
       'chosen': chosen, 'sources': [experiment.checkpoint_source(path)],
       'code': experiment.code_version()})

@@ -93,7 +93,8 @@ def dashboard(path: str, title: str, curve, stats: List[dict], panels: List[Pane
     train_ax.set_yscale('log')
     train_ax.legend(fontsize=7)
   train_ax.set_xlabel('meta-iteration')
-  train_ax.set_title('meta-training (mean over each 100 iterations)', fontsize=9)
+  train_ax.set_title('meta-training loss, mean over each chunk of --iterations_per_run',
+                     fontsize=9)
   mse_ax = fig.add_subplot(grid[0, len(panels) - 1])
   if stats is not None:
     step = np.array([row['step'] for row in stats])
@@ -188,14 +189,17 @@ def formula(path: str, tex: str, fontsize: int = 16):
     plt.close(fig)
 
 
-def families_figure(path: str, samples: Dict[str, tuple]):
+def families_figure(path: str, samples: Dict[str, tuple], columns: int = 5):
   """A few sampled tasks of each family: {name: (x [M], y [B, M])}."""
-  fig, axes = plt.subplots(1, len(samples), squeeze=False,
-                           figsize=(PANEL_SIZE[0] * 0.8 * len(samples), PANEL_SIZE[1]))
-  for ax, (name, (x, y)) in zip(axes[0], samples.items()):
+  num_rows = math.ceil(len(samples) / columns)
+  fig, axes = plt.subplots(num_rows, columns, squeeze=False,
+                           figsize=(PANEL_SIZE[0] * 0.8 * columns, PANEL_SIZE[1] * num_rows))
+  for ax, (name, (x, y)) in zip(axes.flat, samples.items()):
     ax.plot(x, y.T, lw=1)
     ax.set_title(name)
     ax.set_xlabel('x')
+  for ax in axes.flat[len(samples):]:
+    ax.axis('off')
   save(fig, path)
 
 

@@ -109,14 +109,6 @@ def update_readme(path: str, sections: Dict[str, str]):
   atomic_write(path, text)
 
 
-def finite_mean_ci(values: np.ndarray) -> Dict[str, float]:
-  """Mean, std and 95% CI half-width (1.96 std / sqrt(n)) over the finite values."""
-  finite = values[np.isfinite(values)]
-  std = float(np.std(finite)) if finite.size else math.nan
-  return {'mean': float(np.mean(finite)) if finite.size else math.nan, 'std': std,
-          'ci95': CI_Z * std / math.sqrt(max(finite.size, 1))}
-
-
 DIVERGENCE_FACTOR = 100   # a loss this many times its pre-update loss: the adaptation blew up
 LARGE = 1000              # numbers from here on are written in scientific notation
 
