@@ -18,6 +18,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 
 
 def stop_during_start_up(signum, _frame):
@@ -37,6 +38,7 @@ from absl import flags
 import experiment
 from experiment import CommandError
 import FunGenerator
+import grouped
 import paper
 import utils
 from study import ceiling as study_ceiling
@@ -57,8 +59,9 @@ FOLDER_FLAGS = ('logdir', 'exp_name')
 TRAIN_FLAGS = ('resume', 'print_interval', 'save_interval')
 EVAL_FLAGS = ('eval_k', 'eval_alpha', 'eval_seed')
 # The flags each mode uses; any other flag given on the command line is refused.
-# In report, reproduce and point modes the models are the project's (the
-# paper's and the study's definitions), so no flag may change them.
+# In report, reproduce, point and study modes the models are the project's
+# (the paper's and the study's definitions), so no flag may change them.
+PROJECT_MODES = ('report', 'reproduce', 'point', 'study')
 MODE_FLAGS = {
     'all': (SETTINGS_FLAGS + FOLDER_FLAGS + TRAIN_FLAGS + EVAL_FLAGS
             + ('num_eval_tasks', 'img_dir')),
@@ -69,8 +72,9 @@ MODE_FLAGS = {
                  + ('logdir', 'benchmark_repeats', 'benchmark_seconds'),
     'report': ('logdir', 'img_dir', 'readme', 'num_eval_tasks', 'eval_seed'),
     'reproduce': ('logdir', 'img_dir', 'readme', 'num_eval_tasks', 'eval_seed',
-                  'print_interval', 'save_interval'),
-    'point': ('point', 'logdir', 'print_interval', 'save_interval'),
+                  'print_interval', 'save_interval', 'workers'),
+    'point': ('point', 'logdir', 'print_interval', 'save_interval', 'workers'),
+    'study': ('logdir', 'print_interval', 'save_interval', 'workers'),
     'points': (),
     'ceiling': ('logdir', 'num_eval_tasks', 'eval_seed'),
     'redraw': ('logdir', 'img_dir', 'readme'),
@@ -101,8 +105,8 @@ flags.DEFINE_string(
     'all = train, then eval, then plot; report = regenerate every README figure and table '
     'from the checkpoints in <logdir>; reproduce = train all those models, then report '
     '(figures and README go to <logdir>/Img and <logdir>/README.md unless --img_dir/--readme '
-    'say otherwise); point = train the models of one robustness --point; points = list the '
-    'point names; ceiling = fit one network per task of the shape points (the regression '
+    'say otherwise); point = train the models of one robustness --point; study = train the '
+    'models of every point; points = list the point names; ceiling = fit one network per task of the shape points (the regression '
     'ceiling the report shows); redraw = every figure and README section from the results '
     f'files the last report wrote, without evaluating (seconds). One of {", ".join(MODES)}. Each mode refuses, with one line, any flag it '
     'does not use: ' + '; '.join(f'{m}: {mode_flags_text(m)}' for m in MODES)
@@ -147,11 +151,13 @@ flags.DEFINE_bool('resume', False, 'Continue training from the last checkpoint i
 flags.DEFINE_integer('iterations_per_run', DEFAULTS.iterations_per_run, 'Meta-iterations per session.run (one data transfer).')
 flags.DEFINE_integer('print_interval', 5000, 'Meta-iterations between progress lines.')
 flags.DEFINE_integer('save_interval', 10000, 'Meta-iterations between checkpoints.')
+flags.DEFINE_integer('workers', grouped.WORKERS, 'Groups of models trained at once (point, '
+                     'study and reproduce modes), each in one thread: one per core.')
 flags.DEFINE_integer('benchmark_repeats', 3, 'Benchmark: timed repeats per case (the median is reported).')
 flags.DEFINE_float('benchmark_seconds', 4.0, 'Benchmark: seconds per timed repeat.')
 POSITIVE_INTEGERS = ('K', 'meta_batch_size', 'meta_iterations', 'num_updates', 'test_num_updates',
                      'num_eval_tasks', 'iterations_per_run', 'print_interval', 'save_interval',
-                     'benchmark_repeats')
+                     'benchmark_repeats', 'workers')
 POSITIVE_FLOATS = ('alpha', 'beta', 'eval_alpha', 'benchmark_seconds')
 RANGE_FLAGS = ('amplitude', 'phase', 'frequency', 'mix', 'slope', 'offset', 'curvature')
 
@@ -187,7 +193,7 @@ def refuse_unused_flags():
                      key=lambda f: f.name):
     if name.present and name.name not in used:
       why = (" (the paper's and the study's models are defined by the project)"
-             if FLAGS.mode in ('report', 'reproduce', 'point') and name.name in SETTINGS_FLAGS
+             if FLAGS.mode in PROJECT_MODES and name.name in SETTINGS_FLAGS
              else '')
       raise CommandError(f'--{name.name} does not apply to --mode={FLAGS.mode}{why}; '
                          f'that mode takes {", ".join("--" + f for f in sorted(used))}')
@@ -355,6 +361,28 @@ def report(img_dir: str, readme: str):
       + list(study_results.values()))
 
 
+def train_models(jobs):
+  return grouped.train_models(jobs, FLAGS.print_interval, FLAGS.save_interval, FLAGS.workers)
+
+
+def reproduce():
+  """Trains every model of the paper and the study (grouped), fits the ceiling,
+  then reports; the wall time of each part goes to <logdir>/reproduce.json."""
+  img_dir, readme = report_outputs()
+  seconds, start = {}, time.time()
+  trained = train_models(paper.training_jobs(FLAGS.logdir)
+                         + study_points.training_jobs(list(study_points.POINTS), FLAGS.logdir))
+  seconds['training'], start = time.time() - start, time.time()
+  study_ceiling.write_ceilings(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed)
+  seconds['ceiling'], start = time.time() - start, time.time()
+  report(img_dir, readme)
+  seconds['report'] = time.time() - start
+  utils.write_json(os.path.join(FLAGS.logdir, paper.REPRODUCE_RECORD), {
+      'seconds': seconds, 'total_seconds': sum(seconds.values()),
+      'models_trained': len(trained), 'workers': FLAGS.workers, 'cpu_count': os.cpu_count(),
+      'code': experiment.code_version()})
+
+
 def evaluation_settings(settings: experiment.Settings, path: str) -> experiment.Settings:
   """The checkpoint's settings, with --test_num_updates if given."""
   saved = experiment.load_settings(path)
@@ -372,20 +400,17 @@ def run():
   if FLAGS.mode == 'points':
     print('\n'.join(study_points.POINTS))
     return
-  if FLAGS.mode == 'point':
-    study_points.train_point(FLAGS.point, FLAGS.logdir, FLAGS.print_interval,
-                             FLAGS.save_interval)
+  if FLAGS.mode in ('point', 'study'):
+    train_models(study_points.training_jobs(
+        [FLAGS.point] if FLAGS.mode == 'point' else list(study_points.POINTS), FLAGS.logdir))
     return
   if FLAGS.mode in ('report', 'reproduce', 'ceiling'):
     check_report_memory()
-  if FLAGS.mode in ('report', 'reproduce'):
-    img_dir, readme = report_outputs()
-    if FLAGS.mode == 'reproduce':
-      paper.train_all(FLAGS.logdir, FLAGS.print_interval, FLAGS.save_interval)
-      for name in study_points.POINTS:
-        study_points.train_point(name, FLAGS.logdir, FLAGS.print_interval, FLAGS.save_interval)
-      study_ceiling.write_ceilings(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed)
-    report(img_dir, readme)
+  if FLAGS.mode == 'report':
+    report(*report_outputs())
+    return
+  if FLAGS.mode == 'reproduce':
+    reproduce()
     return
   if FLAGS.mode == 'redraw':
     paper.write_report(paper.saved_results(FLAGS.logdir), FLAGS.logdir, FLAGS.img_dir,
@@ -398,8 +423,9 @@ def run():
   if FLAGS.mode in ('all', 'train', 'benchmark'):
     check_resources(settings)
   if FLAGS.mode == 'benchmark':
-    experiment.benchmark(settings, os.path.join(FLAGS.logdir, 'benchmark.json'),
-                         FLAGS.benchmark_repeats, FLAGS.benchmark_seconds)
+    results = experiment.benchmark(settings, FLAGS.benchmark_repeats, FLAGS.benchmark_seconds)
+    results.update(grouped.benchmark(settings, FLAGS.benchmark_repeats, FLAGS.benchmark_seconds))
+    experiment.write_benchmark(os.path.join(FLAGS.logdir, 'benchmark.json'), results)
     return
   if FLAGS.exp_name:
     path = os.path.join(FLAGS.logdir, FLAGS.exp_name)

@@ -39,9 +39,9 @@ $(VENV)/.installed: requirements.txt
 	"$$py" -m venv $(VENV) && $(PY) -m pip install -q -r requirements.txt
 	@touch $@
 
-# Trains every robustness-study point not trained yet, two at a time (then: make figures).
+# Trains every robustness-study model not trained yet, in groups (then: make figures).
 study: $(VENV)/.installed
-	$(PY) Main.py --mode=points | xargs -P 2 -I{} $(PY) Main.py --mode=point --point={}
+	$(PY) Main.py --mode=study
 
 # The per-task regression ceiling of the shape points (one network fit per task; a few minutes).
 ceiling: $(VENV)/.installed

@@ -119,14 +119,18 @@ def model_config(settings: Settings) -> maml.MAMLConfig:
       seed=settings.seed)
 
 
+def objective_of(settings: Settings) -> str:
+  """The training objective (maml.training_objective) of a method."""
+  return 'maml' if settings.method == 'maml' else 'joint'
+
+
 def build_model(settings: Settings) -> maml.MAML:
   steps = max(settings.num_updates, settings.test_num_updates)
   if steps > LONG_GRAPH_STEPS:
     print(f'building the graph: {steps} unrolled inner steps take a while '
           '(about a second per 10 steps)', flush=True)
   tf.reset_default_graph()
-  objective = 'maml' if settings.method == 'maml' else 'joint'
-  return maml.MAML(model_config(settings), objective,
+  return maml.MAML(model_config(settings), objective_of(settings),
                    meta_batch_size=settings.meta_batch_size,
                    num_support=settings.K, num_query=settings.K)
 
@@ -377,20 +381,95 @@ def train(settings: Settings, path: str, resume: bool = False, print_interval: i
     read_config(path)   # refuses before anything is created
   make_experiment_dir(path)
   with folder_lock(path):
-    remove_partial_files(path)
-    settle_config(path)
-    history = []
-    if resume:
-      saved, history = read_config(path)
-      check_same(saved, settings, RESUME_KEYS, 'resume', path)
-      if settings.meta_iterations <= checkpoint_step(path):
-        raise CommandError(
-            f'--meta_iterations={settings.meta_iterations}: {path} is already at iteration '
-            f'{checkpoint_step(path)}; a resume must ask for more iterations')
-    elif has_checkpoint(path):
+    history = checked_history(settings, path, resume)
+    return run_training(settings, path, resume, history, print_interval, save_interval)
+
+
+def checked_history(settings: Settings, path: str, resume: bool) -> List[dict]:
+  """With `path` locked: clears a failed save's leftovers, refuses a request the
+  folder cannot satisfy, and returns the training history so far ([] if new)."""
+  remove_partial_files(path)
+  settle_config(path)
+  if not resume:
+    if has_checkpoint(path):
       raise CommandError(f'{path} already holds a checkpoint: pass --resume to continue '
                          'it, or choose another --exp_name/--logdir')
-    return run_training(settings, path, resume, history, print_interval, save_interval)
+    return []
+  saved, history = read_config(path)
+  check_same(saved, settings, RESUME_KEYS, 'resume', path)
+  if settings.meta_iterations <= checkpoint_step(path):
+    raise CommandError(
+        f'--meta_iterations={settings.meta_iterations}: {path} is already at iteration '
+        f'{checkpoint_step(path)}; a resume must ask for more iterations')
+  return history
+
+
+def save_checkpoint(saver, sess, path: str, settings: Settings, history: List[dict],
+                    step: int, theta: Dict[str, np.ndarray]):
+  """Saves what `saver` holds in `sess` as <path>/model.ckpt-<step> with its
+  config, after checking theta (the values being saved) is finite."""
+  # The loss of a chunk's last iteration is computed before its update, so a
+  # finite loss does not prove finite weights: check what would be saved.
+  if not all(np.all(np.isfinite(v)) for v in theta.values()):
+    raise CommandError(
+        f'{path}: theta became non-finite by iteration {step}; stopped without saving, the '
+        f'last good checkpoint ({tf.train.latest_checkpoint(path) or "none saved yet"}) is '
+        'kept. Try a smaller --beta or --alpha.')
+  try:
+    history[-1]['end'] = step
+    write_config(pending_config(path, step), settings, history)
+    saver.save(sess, os.path.join(path, 'model.ckpt'), global_step=step, write_meta_graph=False)
+    os.replace(pending_config(path, step), os.path.join(path, 'config.json'))
+  except (tf.errors.OpError, OSError) as e:
+    remove_partial_files(path)
+    settle_config(path)
+    raise CommandError(
+        f'cannot save a checkpoint in {path} at iteration {step} ({first_line(e)}); '
+        f'the last good checkpoint ({tf.train.latest_checkpoint(path) or "none yet"}) is '
+        'kept; free some space or make the folder writable, then continue with --resume')
+
+
+def non_finite_error(path: str, iteration: int) -> CommandError:
+  last = tf.train.latest_checkpoint(path) or 'none saved yet'
+  return CommandError(f'{path}: the meta-loss became non-finite at iteration {iteration}; '
+                      f'stopped, the last good checkpoint ({last}) is kept. '
+                      'Try a smaller --alpha or --beta.')
+
+
+def interrupted_error(signum: int, step: int,
+                      how: str = 'continue with the same flags and --resume') -> CommandError:
+  return CommandError(f'{signal.Signals(signum).name} at iteration {step}: checkpoint saved; '
+                      + how, 128 + signum)
+
+
+class Progress:
+  """Per-chunk loss summaries for TensorBoard (and the dashboard) in each
+  model's folder, and a console line every `print_interval` iterations."""
+
+  def __init__(self, label: str, paths: List[str], total: int, step: int,
+               print_interval: int):
+    self.label, self.total, self.print_interval = label, total, print_interval
+    self.writers = [tf.summary.FileWriter(path) for path in paths]
+    self.start_time, self.start_step, self.window = time.time(), step, []
+
+  def record(self, step: int, size: int, pre, post):
+    """pre, post: the chunk's mean losses, one per model."""
+    for writer, pre_m, post_m in zip(self.writers, np.atleast_1d(pre), np.atleast_1d(post)):
+      writer.add_summary(tf.Summary(value=[
+          tf.Summary.Value(tag='loss/pre_update', simple_value=pre_m),
+          tf.Summary.Value(tag='loss/post_update', simple_value=post_m)]), step)
+    self.window.append((np.mean(pre), np.mean(post)))
+    if crossed(step, size, self.print_interval) or step == self.total:
+      rate = (step - self.start_step) / (time.time() - self.start_time)
+      pre_mean, post_mean = np.mean(self.window, axis=0)
+      utils.say(f'{self.label}it {step:6d}/{self.total}  pre-update {pre_mean:.4f}  '
+                f'post-update {post_mean:.4f}  {rate:6.0f} it/s  '
+                f'{(self.total - step) / rate:5.0f} s left')
+      self.window = []
+
+  def close(self):
+    for writer in self.writers:
+      writer.close()
 
 
 def run_training(settings: Settings, path: str, resume: bool, history: List[dict],
@@ -399,7 +478,6 @@ def run_training(settings: Settings, path: str, resume: bool, history: List[dict
   model = build_model(settings)
   saver = tf.train.Saver(max_to_keep=CHECKPOINTS_KEPT, save_relative_paths=True)
   total, chunk = settings.meta_iterations, settings.iterations_per_run
-  writer = tf.summary.FileWriter(path)
   with signals_as_flag() as caught, tf.Session(config=utils.session_config()) as sess:
     sess.run(tf.global_variables_initializer())
     if resume:
@@ -410,61 +488,22 @@ def run_training(settings: Settings, path: str, resume: bool, history: List[dict
     step = int(sess.run(model.global_step))
     history = history + [{'start': step, 'end': step, 'beta': settings.beta}]
     print(f'{path}: training from iteration {step} to {total}', flush=True)
-    start_time, start_step, window = time.time(), step, []
-
-    def save():
-      # The loss of a chunk's last iteration is computed before its update, so
-      # a finite loss does not prove finite weights: check what would be saved.
-      if not all(np.all(np.isfinite(v)) for v in sess.run(model.theta).values()):
-        raise CommandError(
-            f'theta became non-finite by iteration {step}; stopped without saving, the last '
-            f'good checkpoint ({tf.train.latest_checkpoint(path) or "none saved yet"}) is '
-            'kept. Try a smaller --beta or --alpha.')
-      try:
-        history[-1]['end'] = step
-        write_config(pending_config(path, step), settings, history)
-        saver.save(sess, os.path.join(path, 'model.ckpt'), global_step=step,
-                   write_meta_graph=False)
-        os.replace(pending_config(path, step), os.path.join(path, 'config.json'))
-      except (tf.errors.OpError, OSError) as e:
-        remove_partial_files(path)
-        settle_config(path)
-        raise CommandError(
-            f'cannot save a checkpoint in {path} at iteration {step} ({first_line(e)}); '
-            f'the last good checkpoint ({tf.train.latest_checkpoint(path) or "none yet"}) is '
-            'kept; free some space or make the folder writable, then continue with --resume')
-
+    progress = Progress('', [path], total, step, print_interval)
     while step < total:
       size = min(chunk, total - step)
       data = training_chunk(settings, step, size)
       pre, post, finite_prefix = sess.run(model.train_op,
                                           dict(zip(model.train_feeds, data)))
       if not math.isfinite(post):
-        last = tf.train.latest_checkpoint(path) or 'none saved yet'
-        raise CommandError(
-            f'the meta-loss became non-finite at iteration {step + finite_prefix}; '
-            f'stopped, the last good checkpoint ({last}) is kept. '
-            'Try a smaller --alpha or --beta.')
+        raise non_finite_error(path, step + finite_prefix)
       step += size
-      window.append((pre, post))
-      writer.add_summary(tf.Summary(value=[
-          tf.Summary.Value(tag='loss/pre_update', simple_value=pre),
-          tf.Summary.Value(tag='loss/post_update', simple_value=post)]), step)
-      if crossed(step, size, print_interval) or step == total:
-        rate = (step - start_step) / (time.time() - start_time)
-        pre_mean, post_mean = np.mean(window, axis=0)
-        print(f'it {step:6d}/{total}  pre-update {pre_mean:.4f}  post-update '
-              f'{post_mean:.4f}  {rate:6.0f} it/s  {(total - step) / rate:5.0f} s left',
-              flush=True)
-        window = []
+      progress.record(step, size, pre, post)
       if crossed(step, size, save_interval) or step == total or caught['signal']:
-        save()
+        save_checkpoint(saver, sess, path, settings, history, step, sess.run(model.theta))
       if caught['signal']:
-        writer.close()
-        raise CommandError(f"{signal.Signals(caught['signal']).name} at iteration {step}: "
-                           'checkpoint saved; continue with the same flags and --resume',
-                           128 + caught['signal'])
-  writer.close()
+        progress.close()
+        raise interrupted_error(caught['signal'], step)
+  progress.close()
   return step
 
 
@@ -762,8 +801,8 @@ def evaluation_time(settings: Settings, repeats: int) -> List[float]:
   return times[WARMUP_RUNS:]
 
 
-def benchmark(settings: Settings, path: str, repeats: int, seconds: float):
-  """Times the paper setting and variants; prints and saves one JSON object."""
+def benchmark(settings: Settings, repeats: int, seconds: float) -> dict:
+  """Times the paper setting and variants, one model at a time; prints each."""
   cases = {
       'meta_iterations_per_second': {},
       'meta_iterations_per_second_5_steps': {'num_updates': 5},
@@ -781,8 +820,10 @@ def benchmark(settings: Settings, path: str, repeats: int, seconds: float):
   name = 'eval_seconds_600_tasks'
   results[name], results[name + '_repeats'] = float(np.median(times)), times
   print(f'{name}: {results[name]:.3f} (repeats {", ".join(f"{t:.3f}" for t in times)})')
+  return results
+
+
+def write_benchmark(path: str, results: dict):
   make_experiment_dir(os.path.dirname(path))
   utils.write_json(path, results)
   print(json.dumps({k: v for k, v in results.items() if k != 'settings'}))
-
-

@@ -15,6 +15,7 @@ w_i [fan_in, fan_out], b_i [fan_out]; fast weights w_i [B, fan_in, fan_out],
 b_i [B, 1, fan_out].
 """
 import dataclasses
+import functools
 from typing import Dict, List, Tuple
 
 import tensorflow as tf
@@ -60,17 +61,40 @@ def init_weights(config: MAMLConfig) -> Dict[str, tf.Variable]:
   return weights
 
 
+def is_grouped(weight: tf.Tensor, tasks: tf.Tensor) -> bool:
+  """Whether a [G, ...] weight is shared by groups of the [B, ...] tasks (G < B,
+  both known when the graph is built) rather than one per task."""
+  groups, num_tasks = (tf.TensorShape(t.shape).as_list()[0] for t in (weight, tasks))
+  return groups is not None and groups != num_tasks
+
+
 def dense(inputs: tf.Tensor, w: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
   """inputs @ w + b for [B, N, in] inputs.
 
-  w is either theta's [in, out], shared by all tasks, or per-task [B, in, out].
-  Shared weights take one 2-D matmul over all B * N points, several times
-  faster than a batched matmul of B small matrices.
+  w is theta's [in, out], shared by all tasks; per-task [B, in, out]; or one
+  matrix per group of consecutive tasks [G, in, out] (G models' theta, each
+  shared by its B / G tasks; then b is [G, 1, out]). Shared weights take one
+  2-D matmul over all B * N points and grouped weights G of them, several
+  times faster than a batched matmul of B small matrices.
   """
   if w.shape.ndims == 2:
     flat = tf.matmul(tf.reshape(inputs, [-1, w.shape[0]]), w)
     return tf.reshape(flat, tf.concat([tf.shape(inputs)[:2], tf.shape(w)[1:]], 0)) + b
-  return tf.matmul(inputs, w) + b
+  if not is_grouped(w, inputs):
+    return tf.matmul(inputs, w) + b
+  groups = tf.matmul(tf.reshape(inputs, [w.shape[0], -1, w.shape[1]]), w) + b
+  return tf.reshape(groups, tf.concat([tf.shape(inputs)[:2], tf.shape(w)[2:]], 0))
+
+
+def updated(weight: tf.Tensor, alpha: tf.Tensor, grad: tf.Tensor) -> tf.Tensor:
+  """weight - alpha * grad for per-task gradients [B, ...], whatever the form
+  of weight (see `dense`): shared and per-task weights broadcast; the weight
+  of a group of tasks is repeated for each of its tasks."""
+  if len(weight.shape) < len(grad.shape) or not is_grouped(weight, grad):
+    return weight - alpha * grad
+  task_shape = grad.shape[1:].as_list()
+  by_group = tf.reshape(grad, [weight.shape[0], -1] + task_shape)
+  return tf.reshape(weight[:, None] - alpha * by_group, [-1] + task_shape)
 
 
 def forward_layers(inputs: tf.Tensor, weights: Weights):
@@ -129,7 +153,7 @@ def inner_update(weights: Weights, inputs: tf.Tensor, targets: tf.Tensor,
     for kind, grad in grads.items():
       if first_order:
         grad = tf.stop_gradient(grad)
-      fast[f'{kind}{i}'] = weights[f'{kind}{i}'] - alpha * grad
+      fast[f'{kind}{i}'] = updated(weights[f'{kind}{i}'], alpha, grad)
   return fast, loss
 
 
@@ -157,12 +181,14 @@ def meta_objective(theta: Weights, support: Tuple[tf.Tensor, tf.Tensor],
   Returns a dict with
     pre_update_loss [B]: L_a(theta), an unbiased estimate of L_b(theta) since
       neither set has been used yet;
-    meta_loss scalar: mean over tasks of L_b(theta'_num_steps).
+    task_loss [B]: L_b(theta'_num_steps) of each task;
+    meta_loss scalar: their mean.
   """
   trajectory, support_losses = adapt(theta, support[0], support[1], alpha,
                                      num_steps, first_order)
-  return {'pre_update_loss': support_losses[0],
-          'meta_loss': tf.reduce_mean(task_mse(forward(query[0], trajectory[-1]), query[1]))}
+  task_loss = task_mse(forward(query[0], trajectory[-1]), query[1])
+  return {'pre_update_loss': support_losses[0], 'task_loss': task_loss,
+          'meta_loss': tf.reduce_mean(task_loss)}
 
 
 def joint_objective(theta: Weights, support, query) -> Dict[str, tf.Tensor]:
@@ -170,7 +196,57 @@ def joint_objective(theta: Weights, support, query) -> Dict[str, tf.Tensor]:
   inputs = tf.concat([support[0], query[0]], axis=1)
   targets = tf.concat([support[1], query[1]], axis=1)
   loss = task_mse(forward(inputs, theta), targets)
-  return {'pre_update_loss': loss, 'meta_loss': tf.reduce_mean(loss)}
+  return {'pre_update_loss': loss, 'task_loss': loss, 'meta_loss': tf.reduce_mean(loss)}
+
+
+def training_objective(config: MAMLConfig, objective: str):
+  """(theta, support, query) -> the objective dict of one meta-batch:
+  'maml' (meta_objective) or 'joint' (the pretrained and oracle baselines)."""
+  if objective == 'joint':
+    return joint_objective
+  if objective != 'maml':
+    raise ValueError(f'objective must be maml or joint, got {objective!r}')
+  return functools.partial(meta_objective, alpha=config.alpha, num_steps=config.num_updates,
+                           first_order=config.first_order)
+
+
+def training_loop(objective_at, variables: Dict[str, tf.Variable], optimizer, global_step,
+                  num_iterations: tf.Tensor, loss_shape: List[int], dtype):
+  """T meta-iterations in one tf.while_loop, one optimizer step each.
+
+  Args:
+    objective_at: (theta, t) -> (pre-update loss, meta-loss) of iteration t's
+      meta-batch, each of shape `loss_shape` ([] for one model, [M] for M
+      models); the optimizer minimises the sum of the meta-losses.
+    variables: theta, the variables the optimizer updates.
+    num_iterations: T, a scalar int32 tensor.
+  Returns:
+    (mean pre-update loss, mean meta-loss, number of leading iterations whose
+     meta-loss was finite), each of shape `loss_shape`.
+  """
+  names = sorted(variables)
+  zero = tf.zeros(loss_shape, dtype)
+
+  def body(t, pre_sum, post_sum, finite_prefix):
+    with tf.control_dependencies([t]):   # fresh reads: each iteration sees the last update
+      theta = {n: variables[n].read_value() for n in names}
+    pre, post = objective_at(theta, t)
+    grads = tf.gradients(tf.reduce_sum(post), [theta[n] for n in names])
+    step = optimizer.apply_gradients(zip(grads, [variables[n] for n in names]),
+                                     global_step=global_step)
+    with tf.control_dependencies([step]):
+      post_sum += post
+      # Once a meta-loss is inf or nan the running sum stays non-finite, so
+      # this count ends at the index of the first non-finite iteration.
+      finite_prefix += tf.cast(tf.is_finite(post_sum), tf.int32)
+      return t + 1, pre_sum + pre, post_sum, finite_prefix
+
+  _, pre_sum, post_sum, finite_prefix = tf.while_loop(
+      lambda t, *_: t < num_iterations, body,
+      (tf.constant(0), zero, zero, tf.zeros(loss_shape, tf.int32)),
+      parallel_iterations=1, back_prop=False)
+  count = tf.cast(num_iterations, dtype)
+  return pre_sum / count, post_sum / count, finite_prefix
 
 
 class MAML:
@@ -197,10 +273,8 @@ class MAML:
   def __init__(self, config: MAMLConfig, objective: str = 'maml',
                meta_batch_size: int = 25, num_support: int = 10, num_query: int = 10):
     """objective: 'maml' (meta-learning) or 'joint' (pretrained/oracle baseline)."""
-    if objective not in ('maml', 'joint'):
-      raise ValueError(f'objective must be maml or joint, got {objective!r}')
     self.config = config
-    self.objective = objective
+    self.objective_fn = training_objective(config, objective)
     self.dtype = tf.as_dtype(config.dtype)
     tf.set_random_seed(config.seed)
     self.theta = init_weights(config)
@@ -214,45 +288,17 @@ class MAML:
     return (tf.placeholder(self.dtype, shape + [self.config.dim_input], name + '_x'),
             tf.placeholder(self.dtype, shape + [self.config.dim_output], name + '_y'))
 
-  def read_theta(self) -> Weights:
-    """Fresh reads of theta, so each while-loop iteration sees the last update."""
-    return {n: v.read_value() for n, v in self.theta.items()}
-
-  def objective_fn(self, theta: Weights, support, query) -> Dict[str, tf.Tensor]:
-    """Training objective of one meta-batch for this model's `objective`."""
-    if self.objective == 'joint':
-      return joint_objective(theta, support, query)
-    return meta_objective(theta, support, query, self.config.alpha,
-                          self.config.num_updates, self.config.first_order)
-
   def _build_train(self, meta_batch_size, num_support, num_query):
     xa, ya = self._placeholders('train_support', [None, meta_batch_size, num_support])
     xb, yb = self._placeholders('train_query', [None, meta_batch_size, num_query])
     self.train_feeds = (xa, ya, xb, yb)
-    names = sorted(self.theta)
-    variables = [self.theta[n] for n in names]
-    zero = tf.constant(0, self.dtype)
 
-    def body(t, pre_sum, post_sum, finite_prefix):
-      with tf.control_dependencies([t]):
-        theta = self.read_theta()
+    def objective_at(theta, t):
       out = self.objective_fn(theta, (xa[t], ya[t]), (xb[t], yb[t]))
-      grads = tf.gradients(out['meta_loss'], [theta[n] for n in names])
-      step = self.optimizer.apply_gradients(
-          zip(grads, variables), global_step=self.global_step)
-      with tf.control_dependencies([step]):
-        post_sum += out['meta_loss']
-        # Once a meta-loss is inf or nan the running sum stays non-finite, so
-        # this count ends at the index of the first non-finite iteration.
-        finite_prefix += tf.cast(tf.is_finite(post_sum), tf.int32)
-        return t + 1, pre_sum + tf.reduce_mean(out['pre_update_loss']), post_sum, finite_prefix
+      return tf.reduce_mean(out['pre_update_loss']), out['meta_loss']
 
-    num_iterations = tf.shape(xa)[0]
-    _, pre_sum, post_sum, finite_prefix = tf.while_loop(
-        lambda t, *_: t < num_iterations, body, (tf.constant(0), zero, zero, tf.constant(0)),
-        parallel_iterations=1, back_prop=False)
-    count = tf.cast(num_iterations, self.dtype)
-    self.train_op = (pre_sum / count, post_sum / count, finite_prefix)
+    self.train_op = training_loop(objective_at, self.theta, self.optimizer, self.global_step,
+                                  tf.shape(xa)[0], [], self.dtype)
 
   def _build_test(self):
     c = self.config
@@ -267,3 +313,67 @@ class MAML:
     # One tensor per step, so a caller can fetch a few steps without the others.
     self.test_step_predictions = [forward(xb, w) for w in trajectory]
     self.test_predictions = tf.stack(self.test_step_predictions)
+
+
+def tasks_of_models(tensor: tf.Tensor) -> tf.Tensor:
+  """[M, B, ...] -> [M * B, ...]: the tasks of M models as one batch of tasks."""
+  return tf.reshape(tensor, [-1] + tensor.shape[2:].as_list())
+
+
+class GroupedMAML:
+  """M independent models of one shape, meta-trained by one op.
+
+  Model m has its own theta_m (row m of every variable), its own meta-batches
+  and its own Adam moments; Adam is elementwise, so one Adam over the stacked
+  variables is M independent Adams (they share the step count and beta). The
+  optimizer minimises the sum over models of each model's meta-loss, whose
+  gradient with respect to theta_m is model m's own meta-gradient. Each of the
+  M * B tasks starts from its model's theta, so forward and inner_update run
+  unchanged on per-task weights; one session.run advances all M models and
+  the per-op overhead of the small graph is paid once for all of them.
+
+  Attributes for the caller:
+    theta: {name: variable [M] + shape of MAML's variable}, under `group/`.
+    train_feeds: (xa, ya, xb, yb) placeholders, [T, M, B, K, dim].
+    train_op: as MAML's, with one value per model: three [M] tensors.
+  """
+  SCOPE = 'group'
+
+  def __init__(self, config: MAMLConfig, num_models: int, objective: str = 'maml',
+               meta_batch_size: int = 25, num_support: int = 10, num_query: int = 10):
+    """config: the models' common MAMLConfig (its seed is not used: the caller
+    assigns each model's own initial theta)."""
+    self.config, self.num_models = config, num_models
+    dtype = tf.as_dtype(config.dtype)
+    sizes = layer_sizes(config)
+    self.theta = {}
+    with tf.variable_scope(self.SCOPE):
+      for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        for name, shape in ((f'w{i}', [fan_in, fan_out]), (f'b{i}', [fan_out])):
+          self.theta[name] = tf.get_variable(name, [num_models] + shape, dtype,
+                                             tf.zeros_initializer(), use_resource=True)
+    self.global_step = tf.train.get_or_create_global_step()
+    self.optimizer = tf.train.AdamOptimizer(config.beta)
+    objective_fn = training_objective(config, objective)
+
+    def placeholders(name, size):
+      shape = [None, num_models, meta_batch_size, size]
+      return (tf.placeholder(dtype, shape + [config.dim_input], name + '_x'),
+              tf.placeholder(dtype, shape + [config.dim_output], name + '_y'))
+
+    xa, ya = placeholders('train_support', num_support)
+    xb, yb = placeholders('train_query', num_query)
+    self.train_feeds = (xa, ya, xb, yb)
+
+    def objective_at(theta, t):
+      support, query = [(tasks_of_models(x[t]), tasks_of_models(y[t])) for x, y in
+                        ((xa, ya), (xb, yb))]
+      # Biases [M, out] -> [M, 1, out]: theta of M groups of tasks (see `dense`).
+      grouped = {n: v[:, None] if n.startswith('b') else v for n, v in theta.items()}
+      out = objective_fn(grouped, support, query)
+      by_model = [tf.reduce_mean(tf.reshape(out[key], [num_models, meta_batch_size]), axis=1)
+                  for key in ('pre_update_loss', 'task_loss')]
+      return tuple(by_model)
+
+    self.train_op = training_loop(objective_at, self.theta, self.optimizer, self.global_step,
+                                  tf.shape(xa)[0], [num_models], dtype)

@@ -1,6 +1,6 @@
 """The paper's sinusoid experiments (Finn et al. 2017, sec. 5.1, fig. 2, fig. 3, table 2).
 
-train_all() trains every model into <logdir>/paper/<name>/; report()
+training_jobs() lists every model (grouped.train_models trains them) in <logdir>/paper/<name>/; report()
 re-evaluates those checkpoints, draws Img/paper_fig2.png and Img/paper_fig3.png
 and writes the README tables, so README and result files cannot disagree.
 """
@@ -12,6 +12,7 @@ import numpy as np
 
 import experiment
 import FunGenerator
+import grouped
 import plots
 import utils
 
@@ -36,6 +37,10 @@ FORMULAS = {
                       rf'{TASK_LOSS}(f_{{\theta_i^{{\prime}}}})$'),
 }
 DIVERGING_SHOWN = 2
+# `make reproduce` retrains into <logdir>/retrained and times itself there; the
+# report of <logdir> quotes that record.
+RETRAINED_DIR = 'retrained'
+REPRODUCE_RECORD = 'reproduce.json'
 
 
 def models(base: experiment.Settings = experiment.Settings()) -> Dict[str, experiment.Settings]:
@@ -54,17 +59,10 @@ def paper_dir(logdir: str) -> str:
   return os.path.join(logdir, 'paper')
 
 
-def train_all(logdir: str, print_interval: int, save_interval: int,
-              base: experiment.Settings = experiment.Settings()):
-  """Trains every model whose folder has no checkpoint yet; records the times."""
-  times_path = os.path.join(paper_dir(logdir), 'training_seconds.json')
-  times = utils.read_json(times_path) if os.path.exists(times_path) else {}
-  for name, settings in models(base).items():
-    seconds = experiment.train_if_needed(settings, os.path.join(paper_dir(logdir), name),
-                                         print_interval, save_interval)
-    if seconds is not None:
-      times[name] = seconds
-      utils.write_json(times_path, times)
+def training_jobs(logdir: str, base: experiment.Settings = experiment.Settings()
+                  ) -> List[grouped.Job]:
+  return [grouped.Job(settings, os.path.join(paper_dir(logdir), name))
+          for name, settings in models(base).items()]
 
 
 def select_alpha(settings: experiment.Settings, path: str, k: int, num_tasks: int) -> float:
@@ -205,11 +203,9 @@ def all_models_table(results) -> str:
   return '\n'.join(lines)
 
 
-def training_time_text(logdir: str) -> str:
-  times = utils.read_json(os.path.join(paper_dir(logdir), 'training_seconds.json'))
-  return (f'Training the {len(times)} models took {sum(times.values()) / 60:.1f} minutes '
-          f'in all on a 2-core CPU ({min(times.values()):.0f} to '
-          f'{max(times.values()):.0f} s each), from `training_seconds.json`.')
+def training_time_text(results: Dict[str, Dict[int, dict]], logdir: str) -> str:
+  return grouped.training_time_text([os.path.join(paper_dir(logdir), name) for name in results],
+                                    f'the {len(results)} models')
 
 
 def families_figure(path: str, num_tasks: int = FAMILY_SAMPLES, seed: int = 0):
@@ -254,7 +250,7 @@ def write_report(results: Dict[str, Dict[int, dict]], logdir: str, img_dir: str,
   figure2(results, logdir, eval_seed, os.path.join(img_dir, 'paper_fig2.png'))
   sections = {'paper_table2': table2(results), 'paper_all_models': all_models_table(results),
               'paper_diverging': diverging_tasks(results, logdir),
-              'paper_training_time': training_time_text(logdir)}
+              'paper_training_time': training_time_text(results, logdir)}
   benchmark = os.path.join(logdir, 'benchmark.json')
   if os.path.exists(benchmark):
     sections['benchmark'] = benchmark_table(utils.read_json(benchmark))

@@ -5,6 +5,7 @@ import io
 import json
 import math
 import os
+import sys
 import warnings
 from typing import Dict, List, Sequence
 
@@ -23,6 +24,12 @@ def quiet_tensorflow():
   from tensorflow.python.util import deprecation  # pylint: disable=import-outside-toplevel
   deprecation._PRINT_DEPRECATION_WARNINGS = False  # pylint: disable=protected-access
   return tf
+
+
+def say(line: str):
+  """Prints one whole line at once, so lines of concurrent threads do not mix."""
+  sys.stdout.write(line + '\n')
+  sys.stdout.flush()
 
 
 def session_config(intra_threads: int = 1, inter_threads: int = 2):

@@ -5,7 +5,8 @@ distribution (K=10, 70,000 iterations, the paper's hyperparameters), and also
 tests the standard model (MAML trained on the paper's setting, Fig1) on it
 without retraining. Models live in <logdir>/robustness/models/<experiment name>,
 so a model two points share (e.g. Fig2 and the amplitude sweep at 10) is
-trained once. `train_point` is one independent command per point.
+trained once. `training_jobs` lists the models of some points for
+grouped.train_models.
 """
 import dataclasses
 import math
@@ -14,7 +15,7 @@ from typing import Callable, Dict, List, Tuple
 
 import experiment
 import FunGenerator
-import utils
+import grouped
 
 PAPER_FREQUENCY = FunGenerator.PAPER_FREQUENCY
 # The study's models are the paper's settings on each point's distribution;
@@ -187,16 +188,15 @@ def role_models(point: Point, logdir: str, base: experiment.Settings = STUDY_BAS
   return {role: (settings, model_dir(logdir, settings)) for role, settings in models.items()}
 
 
-def train_point(name: str, logdir: str, print_interval: int, save_interval: int,
-                base: experiment.Settings = STUDY_BASE):
-  """Trains the MAML and pretrained models of one point (skips trained ones)."""
-  point = POINTS[name]
-  for method in TRAINED_METHODS:
-    settings = model_settings(point, method, base)
-    path = model_dir(logdir, settings)
-    seconds = experiment.train_if_needed(settings, path, print_interval, save_interval)
-    if seconds is not None:
-      utils.write_json(os.path.join(path, 'training_seconds.json'), {'seconds': seconds})
+def training_jobs(names: List[str], logdir: str, base: experiment.Settings = STUDY_BASE
+                  ) -> List[grouped.Job]:
+  """The MAML and pretrained models of the named points, each once."""
+  jobs = {}
+  for name in names:
+    for method in TRAINED_METHODS:
+      settings = model_settings(POINTS[name], method, base)
+      jobs.setdefault(model_dir(logdir, settings), settings)
+  return [grouped.Job(settings, path) for path, settings in jobs.items()]
 
 
 def trained_points(logdir: str, base: experiment.Settings = STUDY_BASE) -> List[Point]:

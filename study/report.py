@@ -8,6 +8,7 @@ import numpy as np
 
 import experiment
 import FunGenerator
+import grouped
 import plots
 import utils
 from study import points as study_points
@@ -413,14 +414,10 @@ def shape_findings(stats: Dict[str, dict], results: Dict[str, dict],
 
 
 def training_time_text(logdir: str, base=study_points.STUDY_BASE) -> str:
-  paths = {study_points.model_dir(logdir, study_points.model_settings(p, m, base))
-           for p in POINTS.values() for m in study_points.TRAINED_METHODS}
-  seconds = [utils.read_json(os.path.join(p, 'training_seconds.json'))['seconds']
-             for p in sorted(paths)]
-  return (f'The study trained {len(seconds)} models ({len(POINTS)} points share some), '
-          f'{sum(seconds) / 60:.0f} minutes of training in all '
-          f'({min(seconds):.0f} to {max(seconds):.0f} s each, mostly two at a time on 2 cores), '
-          'from the `training_seconds.json` files.')
+  jobs = study_points.training_jobs(list(POINTS), logdir, base)
+  return grouped.training_time_text(sorted(job.path for job in jobs),
+                                    f'the study\'s {len(jobs)} models ({len(POINTS)} points '
+                                    'share some)')
 
 
 def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE):

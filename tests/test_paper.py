@@ -18,9 +18,8 @@ def test_report_from_shipped_checkpoints(tmp_path, monkeypatch):
     source = os.path.join(shipped, name)
     os.makedirs(tmp_path / 'paper' / name)
     for f in os.listdir(source):
-      if f.startswith(('model.ckpt', 'checkpoint', 'config')):
+      if f.startswith(('model.ckpt', 'checkpoint', 'config', 'training_seconds')):
         shutil.copy(os.path.join(source, f), str(tmp_path / 'paper' / name))
-  shutil.copy(os.path.join(shipped, 'training_seconds.json'), str(tmp_path / 'paper'))
   readme = tmp_path / 'README.md'
   readme.write_text('<!-- paper_table2 -->\nold\n<!-- /paper_table2 -->\n'
                     '<!-- paper_all_models -->\n<!-- /paper_all_models -->\n'

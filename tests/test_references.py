@@ -112,35 +112,81 @@ def numpy_adam(theta, grads_at, beta, iterations):
   return theta, m, v
 
 
-@pytest.mark.parametrize('objective, num_updates, first_order', [
-    ('maml', 1, False), ('maml', 1, True), ('maml', 2, False), ('joint', 1, False)])
-def test_training_op_is_adam_on_the_reference_meta_gradient(objective, num_updates,
-                                                              first_order):
-  """A few iterations of MAML.train_op (the while loop that trains) against numpy
-  Adam on the reference meta-gradient: theta, both Adam slots and the step."""
-  iterations, tasks, k, beta = 3, 3, 4, 0.01
-  config = maml.MAMLConfig(dim_hidden=(6, 5), dtype='float64', alpha=ALPHA, beta=beta,
-                           num_updates=num_updates, first_order=first_order, seed=5)
-  data = random_tasks(np.random.RandomState(0), tasks, k, iterations)
-  tf.reset_default_graph()
-  model = maml.MAML(config, objective, meta_batch_size=tasks, num_support=k, num_query=k)
-  with tf.Session() as sess:
-    sess.run(tf.global_variables_initializer())
-    initial = sess.run(model.theta)
-    sess.run(model.train_op, dict(zip(model.train_feeds, data)))
-    trained, step = sess.run(model.theta), sess.run(model.global_step)
-    slots = {s: sess.run({n: model.optimizer.get_slot(v, s) for n, v in model.theta.items()})
-             for s in ('m', 'v')}
+TRAINING_CASES = [('maml', 1, False), ('maml', 1, True), ('maml', 2, False), ('joint', 1, False)]
+ITERATIONS, TASKS, K, BETA = 3, 3, 4, 0.01
+
+
+def training_config(num_updates, first_order):
+  return maml.MAMLConfig(dim_hidden=(6, 5), dtype='float64', alpha=ALPHA, beta=BETA,
+                         num_updates=num_updates, first_order=first_order, seed=5)
+
+
+def assert_adam_on_reference(initial, data, trained, slots, objective, num_updates,
+                             first_order):
+  """theta and Adam's slots after ITERATIONS steps on `data` ([T, B, K, 1] arrays)
+  equal numpy Adam on the reference meta-gradient from `initial`."""
   references = [ReferenceGradient({n: v.shape for n, v in initial.items()},
                                   (data[0][t], data[1][t]), (data[2][t], data[3][t]), ALPHA,
                                   num_updates, first_order, objective)
-                for t in range(iterations)]
-  theta, m, v = numpy_adam(initial, lambda t, values: references[t](values), beta, iterations)
-  assert step == iterations
+                for t in range(ITERATIONS)]
+  theta, m, v = numpy_adam(initial, lambda t, values: references[t](values), BETA, ITERATIONS)
   for name in theta:
     np.testing.assert_allclose(trained[name], theta[name], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(slots['m'][name], m[name], rtol=1e-9, atol=1e-14)
     np.testing.assert_allclose(slots['v'][name], v[name], rtol=1e-9, atol=1e-16)
+
+
+def adam_slots(sess, model):
+  return {s: sess.run({n: model.optimizer.get_slot(v, s) for n, v in model.theta.items()})
+          for s in ('m', 'v')}
+
+
+@pytest.mark.parametrize('objective, num_updates, first_order', TRAINING_CASES)
+def test_training_op_is_adam_on_the_reference_meta_gradient(objective, num_updates,
+                                                              first_order):
+  """A few iterations of MAML.train_op (the while loop that trains) against numpy
+  Adam on the reference meta-gradient: theta, both Adam slots and the step."""
+  data = random_tasks(np.random.RandomState(0), TASKS, K, ITERATIONS)
+  tf.reset_default_graph()
+  model = maml.MAML(training_config(num_updates, first_order), objective,
+                    meta_batch_size=TASKS, num_support=K, num_query=K)
+  with tf.Session() as sess:
+    sess.run(tf.global_variables_initializer())
+    initial = sess.run(model.theta)
+    sess.run(model.train_op, dict(zip(model.train_feeds, data)))
+    trained, step, slots = sess.run(model.theta), sess.run(model.global_step), adam_slots(
+        sess, model)
+  assert step == ITERATIONS
+  assert_adam_on_reference(initial, data, trained, slots, objective, num_updates, first_order)
+
+
+@pytest.mark.parametrize('objective, num_updates, first_order', TRAINING_CASES)
+def test_grouped_training_op_is_adam_on_each_models_reference(objective, num_updates,
+                                                                first_order):
+  """GroupedMAML.train_op with two models (own theta, own tasks): each model's
+  row follows numpy Adam on its own reference meta-gradient."""
+  rng = np.random.RandomState(1)
+  config = training_config(num_updates, first_order)
+  sizes = maml.layer_sizes(config)
+  initial = [random_theta(sizes, rng) for _ in range(2)]
+  data = [random_tasks(rng, TASKS, K, ITERATIONS) for _ in range(2)]
+  tf.reset_default_graph()
+  model = maml.GroupedMAML(config, 2, objective, meta_batch_size=TASKS, num_support=K,
+                           num_query=K)
+  with tf.Session() as sess:
+    sess.run(tf.global_variables_initializer())
+    for name, variable in model.theta.items():
+      variable.load(np.stack([theta[name] for theta in initial]), sess)
+    sess.run(model.train_op, dict(zip(model.train_feeds,
+                                      [np.stack(arrays, 1) for arrays in zip(*data)])))
+    trained, step, slots = sess.run(model.theta), sess.run(model.global_step), adam_slots(
+        sess, model)
+  assert step == ITERATIONS
+  for m in range(2):
+    assert_adam_on_reference(initial[m], data[m], {n: v[m] for n, v in trained.items()},
+                             {s: {n: v[m] for n, v in values.items()}
+                              for s, values in slots.items()},
+                             objective, num_updates, first_order)
 
 
 @pytest.mark.parametrize('hidden', [(3,), (6, 5), (4, 7, 3)])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import experiment
+import grouped
 import FunGenerator
 from study import points
 from study import protocols
@@ -128,8 +129,8 @@ def test_point_training_and_report(tmp_path, monkeypatch):
     monkeypatch.setattr(module, 'POINTS', registry)
   monkeypatch.setattr(report, 'SHAPE_POINTS', ())
   logdir = str(tmp_path / 'logs')
-  for name in registry:
-    points.train_point(name, logdir, print_interval=100, save_interval=100, base=BASE)
+  grouped.train_models(points.training_jobs(list(registry), logdir, BASE), print_interval=100,
+                       save_interval=100)
   readme = tmp_path / 'README.md'
   readme.write_text(''.join(f'<!-- {s} -->\nold\n<!-- /{s} -->\n' for s in (
       'robustness_sweep', 'robustness_boundary', 'robustness_training_time')))

@@ -1,0 +1,113 @@
+"""Grouped training (grouped.py) against the same models trained alone."""
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+import experiment
+import grouped
+import maml
+import utils
+tf = utils.quiet_tensorflow()
+
+TINY = experiment.Settings(K=5, meta_batch_size=4, meta_iterations=200, hidden=(8, 8),
+                           iterations_per_run=50)
+# Same graph, different seeds and task families: one group.
+MODELS = {'maml_seed1': TINY,
+          'maml_seed2_linear': dataclasses.replace(TINY, seed=2, family='linear'),
+          'pretrain_seed3': dataclasses.replace(TINY, method='pretrain', seed=3),
+          'fo_seed4': dataclasses.replace(TINY, first_order=True, seed=4)}
+INTERVALS = {'print_interval': 100, 'save_interval': 100}
+
+
+def jobs(logdir, models=MODELS):
+  return [grouped.Job(settings, os.path.join(logdir, name)) for name, settings in models.items()]
+
+
+def checkpoint_tensors(path):
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(path))
+  return {name: reader.get_tensor(name) for name, _ in tf.train.list_variables(
+      tf.train.latest_checkpoint(path))}
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  """(grouped logdir, solo logdir): MODELS trained in groups and one at a time."""
+  together, alone = (str(tmp_path_factory.mktemp(name)) for name in ('grouped', 'solo'))
+  # Two more MAML models so that the MAML group has three and workers overlap.
+  extra = {f'maml_seed{seed}_extra': dataclasses.replace(TINY, seed=seed) for seed in (5, 6)}
+  grouped.train_models(jobs(together, {**MODELS, **extra}), workers=2, **INTERVALS)
+  for job in jobs(alone):
+    experiment.train(job.settings, job.path, **INTERVALS)
+  return together, alone
+
+
+def test_plan_groups_by_graph_and_splits_large_groups(tmp_path):
+  models = {f'm{seed}': dataclasses.replace(TINY, seed=seed) for seed in range(5)}
+  models['pretrain'] = dataclasses.replace(TINY, method='pretrain')
+  models['K10'] = dataclasses.replace(TINY, K=10)
+  groups = grouped.plan(jobs(str(tmp_path), models), group_size=3)
+  names = sorted(sorted(os.path.basename(j.path) for j in g) for g in groups)
+  assert names == [['K10'], ['m0', 'm1', 'm2'], ['m3', 'm4'], ['pretrain']]
+
+
+def test_initial_theta_is_the_solo_models(tmp_path):
+  config = experiment.model_config(dataclasses.replace(TINY, seed=7))
+  tf.reset_default_graph()
+  model = maml.MAML(config)
+  with tf.Session() as sess:
+    sess.run(tf.global_variables_initializer())
+    alone = sess.run(model.theta)
+  together = grouped.initial_theta(config)
+  assert sorted(alone) == sorted(together)
+  for name in alone:
+    np.testing.assert_array_equal(together[name], alone[name])
+
+
+def test_grouped_checkpoints_match_the_models_trained_alone(trained):
+  """Same variables (names, shapes, dtypes), same step, and theta and Adam's
+  slots equal to float32 tolerance after 200 iterations."""
+  together, alone = trained
+  for name in MODELS:
+    a = checkpoint_tensors(os.path.join(together, name))
+    b = checkpoint_tensors(os.path.join(alone, name))
+    assert {n: (v.shape, v.dtype) for n, v in a.items()} == {
+        n: (v.shape, v.dtype) for n, v in b.items()}, name
+    assert a['global_step'] == b['global_step'] == TINY.meta_iterations
+    for variable in a:
+      np.testing.assert_allclose(a[variable], b[variable], rtol=1e-5, atol=1e-7,
+                                 err_msg=f'{name} {variable}')
+
+
+def test_grouped_folders_hold_what_a_solo_run_writes(trained):
+  together, alone = trained
+  for name, settings in MODELS.items():
+    path = os.path.join(together, name)
+    saved, history = experiment.read_config(path)
+    assert saved == settings
+    assert history == experiment.read_config(os.path.join(alone, name))[1]
+    assert len(tf.train.get_checkpoint_state(path).all_model_checkpoint_paths) == 2
+    record = utils.read_json(os.path.join(path, 'training_seconds.json'))
+    assert record['seconds'] * record['models_in_group'] == pytest.approx(
+        record['group_seconds'])
+    assert [p for p in os.listdir(path) if p.startswith('events.')]
+    assert experiment.checkpoint_step(path) == settings.meta_iterations
+    with experiment.restored(settings, path) as (sess, model):   # evaluation reads it
+      assert np.all(np.isfinite(sess.run(model.theta)['w2']))
+
+
+def test_a_finished_group_is_skipped_and_a_longer_one_resumes_exactly(trained, tmp_path):
+  """Training to 100 then asking for 200 gives the 200-iteration checkpoints exactly."""
+  together, _ = trained
+  assert grouped.train_models(jobs(together), **INTERVALS) == {}
+  half = {name: dataclasses.replace(s, meta_iterations=100) for name, s in MODELS.items()}
+  grouped.train_models(jobs(str(tmp_path), half), **INTERVALS)
+  records = grouped.train_models(jobs(str(tmp_path)), **INTERVALS)
+  assert len(records) == len(MODELS)
+  for name in MODELS:
+    resumed = checkpoint_tensors(os.path.join(str(tmp_path), name))
+    straight = checkpoint_tensors(os.path.join(together, name))
+    for variable in straight:
+      np.testing.assert_array_equal(resumed[variable], straight[variable],
+                                    err_msg=f'{name} {variable}')
