@@ -70,13 +70,13 @@ MODE_FLAGS = {
     'plot': SETTINGS_FLAGS + FOLDER_FLAGS + EVAL_FLAGS + ('img_dir',),
     'benchmark': tuple(f for f in SETTINGS_FLAGS if f != 'meta_iterations')
                  + ('logdir', 'benchmark_repeats', 'benchmark_seconds'),
-    'report': ('logdir', 'img_dir', 'readme', 'num_eval_tasks', 'eval_seed'),
+    'report': ('logdir', 'img_dir', 'readme', 'num_eval_tasks', 'eval_seed', 'workers'),
     'reproduce': ('logdir', 'img_dir', 'readme', 'num_eval_tasks', 'eval_seed',
                   'print_interval', 'save_interval', 'workers'),
     'point': ('point', 'logdir', 'print_interval', 'save_interval', 'workers'),
     'study': ('logdir', 'print_interval', 'save_interval', 'workers'),
     'points': (),
-    'ceiling': ('logdir', 'num_eval_tasks', 'eval_seed'),
+    'ceiling': ('logdir', 'num_eval_tasks', 'eval_seed', 'workers'),
     'redraw': ('logdir', 'img_dir', 'readme'),
 }
 MODES = tuple(MODE_FLAGS)
@@ -151,8 +151,9 @@ flags.DEFINE_bool('resume', False, 'Continue training from the last checkpoint i
 flags.DEFINE_integer('iterations_per_run', DEFAULTS.iterations_per_run, 'Meta-iterations per session.run (one data transfer).')
 flags.DEFINE_integer('print_interval', 5000, 'Meta-iterations between progress lines.')
 flags.DEFINE_integer('save_interval', 10000, 'Meta-iterations between checkpoints.')
-flags.DEFINE_integer('workers', grouped.WORKERS, 'Groups of models trained at once (point, '
-                     'study and reproduce modes), each in one thread: one per core.')
+flags.DEFINE_integer('workers', utils.WORKERS, 'Threads working at once, one per core: groups of '
+                     'models training (point, study, reproduce), models evaluating (report, '
+                     'reproduce), per-task fits (ceiling, reproduce). Results do not depend on it.')
 flags.DEFINE_integer('benchmark_repeats', 3, 'Benchmark: timed repeats per case (the median is reported).')
 flags.DEFINE_float('benchmark_seconds', 4.0, 'Benchmark: seconds per timed repeat.')
 POSITIVE_INTEGERS = ('K', 'meta_batch_size', 'meta_iterations', 'num_updates', 'test_num_updates',
@@ -353,8 +354,9 @@ def report(img_dir: str, readme: str):
   """Re-evaluates the paper's models and the study's points, then redraws and
   rewrites every figure and README section from the results files."""
   paper_results = paper.report(FLAGS.logdir, img_dir, readme, FLAGS.num_eval_tasks,
-                               FLAGS.eval_seed)
-  study_protocols.evaluate(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed)
+                               FLAGS.eval_seed, FLAGS.workers)
+  study_protocols.evaluate(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
+                           workers=FLAGS.workers)
   study_results = study_report.report(FLAGS.logdir, img_dir, readme)
   experiment.warn_if_mixed(
       [r for by_k in paper_results.values() for r in by_k.values()]
@@ -373,7 +375,8 @@ def reproduce():
   trained = train_models(paper.training_jobs(FLAGS.logdir)
                          + study_points.training_jobs(list(study_points.POINTS), FLAGS.logdir))
   seconds['training'], start = time.time() - start, time.time()
-  study_ceiling.write_ceilings(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed)
+  study_ceiling.write_ceilings(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
+                               workers=FLAGS.workers)
   seconds['ceiling'], start = time.time() - start, time.time()
   report(img_dir, readme)
   seconds['report'] = time.time() - start
@@ -418,7 +421,8 @@ def run():
     study_report.report(FLAGS.logdir, FLAGS.img_dir, FLAGS.readme)
     return
   if FLAGS.mode == 'ceiling':
-    study_ceiling.write_ceilings(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed)
+    study_ceiling.write_ceilings(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
+                                 workers=FLAGS.workers)
     return
   if FLAGS.mode in ('all', 'train', 'benchmark'):
     check_resources(settings)

@@ -125,11 +125,17 @@ def objective_of(settings: Settings) -> str:
 
 
 def build_model(settings: Settings) -> maml.MAML:
+  """maml.MAML for these settings in a fresh default graph."""
+  tf.reset_default_graph()
+  return new_model(settings)
+
+
+def new_model(settings: Settings) -> maml.MAML:
+  """maml.MAML for these settings in the current default graph."""
   steps = max(settings.num_updates, settings.test_num_updates)
   if steps > LONG_GRAPH_STEPS:
     print(f'building the graph: {steps} unrolled inner steps take a while '
           '(about a second per 10 steps)', flush=True)
-  tf.reset_default_graph()
   return maml.MAML(model_config(settings), objective_of(settings),
                    meta_batch_size=settings.meta_batch_size,
                    num_support=settings.K, num_query=settings.K)
@@ -532,11 +538,14 @@ def restored(settings: Settings, path: str):
 def test_session(settings: Settings):
   """(session, model, restore): restore(path) loads theta from the latest
   checkpoint in `path`, so one graph evaluates every checkpoint of the same
-  network shape (building the unrolled test graph costs more than a restore)."""
-  model = build_model(settings)
-  saver = tf.train.Saver(var_list=list(model.theta.values()))
-  with tf.Session(config=utils.session_config()) as sess:
-    yield sess, model, lambda path: restore_checkpoint(saver, sess, path)
+  network shape (building the unrolled test graph costs more than a restore).
+  The graph is this thread's own, so threads evaluate in parallel
+  (utils.thread_map)."""
+  with tf.Graph().as_default():
+    model = new_model(settings)
+    saver = tf.train.Saver(var_list=list(model.theta.values()))
+    with tf.Session(config=utils.session_config()) as sess:
+      yield sess, model, lambda path: restore_checkpoint(saver, sess, path)
 
 
 def adapted_predictions(sess, model, tasks, alpha, names, steps=None):

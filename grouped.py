@@ -34,7 +34,7 @@ import maml
 import utils
 
 GROUP_SIZE = 8     # models per graph: larger groups were no faster (benchmark)
-WORKERS = 2        # groups trained at once: one per core
+WORKERS = utils.WORKERS   # groups trained at once
 # Seconds per model-iteration relative to the joint objective (benchmark), to
 # start the longest groups first.
 RELATIVE_COST = {'maml': 2.5, 'joint': 1.0}
@@ -286,10 +286,11 @@ def training_time_text(paths: List[str], what: str) -> str:
   records = [utils.read_json(os.path.join(path, TIME_FILE)) for path in paths]
   seconds = [r['seconds'] for r in records]
   largest = max(r.get('models_in_group', 1) for r in records)
-  how = 'one model per graph' if largest == 1 else f'up to {largest} models per graph'
+  how = ('one model per graph' if largest == 1 else
+         f'up to {largest} models per graph, each counting its share of its group\'s time')
   return (f'Training {what} took {sum(seconds) / 60:.1f} minutes in all on a 2-core CPU '
-          f'({min(seconds):.0f} to {max(seconds):.0f} s per model, {how}; a grouped model '
-          f'counts its share of its group\'s time), from the `{TIME_FILE}` files.')
+          f'({min(seconds):.0f} to {max(seconds):.0f} s per model, {how}), from the '
+          f'`{TIME_FILE}` files.')
 
 
 # --------------------------------------------------------------- benchmark --

@@ -85,24 +85,29 @@ def select_alpha(settings: experiment.Settings, path: str, k: int, num_tasks: in
   return chosen
 
 
-def evaluate_all(logdir: str, num_tasks: int, eval_seed: int) -> Dict[str, Dict[int, dict]]:
-  """Evaluates every trained model of `models()` at every K; {name: {K: eval json}}.
-  A folder whose config.json differs from the model's definition is refused."""
-  results = {}
+def evaluate_all(logdir: str, num_tasks: int, eval_seed: int,
+                 workers: int = utils.WORKERS) -> Dict[str, Dict[int, dict]]:
+  """Evaluates every trained model of `models()` at every K, `workers` models
+  at once; {name: {K: eval json}}. A folder whose config.json differs from the
+  model's definition is refused."""
+  trained = {}
   for name, defined in models().items():
     path = os.path.join(paper_dir(logdir), name)
-    if not experiment.has_checkpoint(path):
-      continue
-    settings = experiment.load_settings(path)
-    experiment.check_same(settings, defined, [f.name for f in dataclasses.fields(defined)],
-                          'report', path)
-    results[name] = {}
+    if experiment.has_checkpoint(path):
+      settings = experiment.load_settings(path)
+      experiment.check_same(settings, defined, [f.name for f in dataclasses.fields(defined)],
+                            'report', path)
+      trained[name] = (settings, path)
+
+  def evaluate_model(name):
+    settings, path = trained[name]
     for k in EVAL_KS:
       alpha = (select_alpha(settings, path, k, num_tasks)
                if settings.method in BASELINES else settings.alpha)
       experiment.evaluate(settings, path, k, num_tasks, eval_seed, alpha)
-      results[name][k] = utils.read_json(os.path.join(path, f'eval_K{k}.json'))
-  return results
+    return {k: utils.read_json(os.path.join(path, f'eval_K{k}.json')) for k in EVAL_KS}
+
+  return dict(zip(trained, utils.thread_map(evaluate_model, list(trained), workers)))
 
 
 def seeds_of(results, prefix: str) -> List[str]:
@@ -219,9 +224,10 @@ def families_figure(path: str, num_tasks: int = FAMILY_SAMPLES, seed: int = 0):
   plots.families_figure(path, samples)
 
 
-def report(logdir: str, img_dir: str, readme: str, num_tasks: int, eval_seed: int):
+def report(logdir: str, img_dir: str, readme: str, num_tasks: int, eval_seed: int,
+           workers: int = utils.WORKERS):
   """Re-evaluates every model, redraws the figures and rewrites the README tables."""
-  results = evaluate_all(logdir, num_tasks, eval_seed)
+  results = evaluate_all(logdir, num_tasks, eval_seed, workers)
   write_report(results, logdir, img_dir, readme)
   return results
 

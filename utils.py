@@ -1,4 +1,5 @@
 """Small helpers: quiet TensorFlow, atomic files, session settings, statistics."""
+import concurrent.futures
 import contextlib
 import csv
 import io
@@ -24,6 +25,23 @@ def quiet_tensorflow():
   from tensorflow.python.util import deprecation  # pylint: disable=import-outside-toplevel
   deprecation._PRINT_DEPRECATION_WARNINGS = False  # pylint: disable=protected-access
   return tf
+
+
+WORKERS = 2    # threads working at once (utils.thread_map, grouped training): one per core
+
+
+def thread_map(function, items, workers: int = WORKERS) -> list:
+  """[function(item) for item in items], `workers` at a time in threads: each
+  TF session.run releases the GIL, so the threads keep the cores busy. On an
+  exception (e.g. Ctrl-C in the main thread) the items not started are
+  dropped and the running ones finish before it propagates."""
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    futures = [pool.submit(function, item) for item in items]
+    try:
+      return [future.result() for future in futures]
+    finally:
+      for future in futures:
+        future.cancel()
 
 
 def say(line: str):

@@ -47,50 +47,53 @@ def init_weights(sizes, num_tasks: int, rng: np.random.RandomState) -> Dict[str,
 def fit(x_train, y_train, x_test, hidden=(40, 40), steps=TRAIN_STEPS) -> np.ndarray:
   """Trains one network per task on (x_train, y_train) [B, N, 1]; its
   predictions at x_test [B, M, 1], float64."""
-  tf.reset_default_graph()
   sizes = [1] + list(hidden) + [1]
   initial = init_weights(sizes, x_train.shape[0], np.random.RandomState(INIT_SEED))
-  weights = {n: tf.Variable(v, dtype=tf.float64) for n, v in initial.items()}
-  loss = tf.reduce_sum(maml.task_mse(maml.forward(tf.constant(x_train), weights),
-                                     tf.constant(y_train)))
-  step = tf.Variable(0, trainable=False)
-  rate = tf.train.exponential_decay(LEARNING_RATE, step, steps,
-                                    FINAL_LEARNING_RATE / LEARNING_RATE)
-  train = tf.train.AdamOptimizer(rate).minimize(loss, global_step=step)
-  prediction = maml.forward(tf.constant(x_test), weights)
-  with tf.Session(config=utils.session_config()) as sess:
-    sess.run(tf.global_variables_initializer())
-    for _ in range(steps):
-      sess.run(train)
-    return sess.run(prediction)
+  with tf.Graph().as_default():   # this thread's own (fits run in parallel)
+    weights = {n: tf.Variable(v, dtype=tf.float64) for n, v in initial.items()}
+    loss = tf.reduce_sum(maml.task_mse(maml.forward(tf.constant(x_train), weights),
+                                       tf.constant(y_train)))
+    step = tf.Variable(0, trainable=False)
+    rate = tf.train.exponential_decay(LEARNING_RATE, step, steps,
+                                      FINAL_LEARNING_RATE / LEARNING_RATE)
+    train = tf.train.AdamOptimizer(rate).minimize(loss, global_step=step)
+    prediction = maml.forward(tf.constant(x_test), weights)
+    with tf.Session(config=utils.session_config()) as sess:
+      sess.run(tf.global_variables_initializer())
+      for _ in range(steps):
+        sess.run(train)
+      return sess.run(prediction)
 
 
-def ceiling(point: study_points.Point, num_eval_tasks: int, seed: int,
-            num_tasks: int = CEILING_TASKS) -> Dict[str, np.ndarray]:
-  """{protocol: per-task normalised MSE [num_tasks]} of the best-fit networks on
-  the first num_tasks of the point's num_eval_tasks evaluation tasks."""
+def ceiling_fit(point: study_points.Point, protocol: str, num_eval_tasks: int, seed: int,
+                num_tasks: int = CEILING_TASKS) -> np.ndarray:
+  """The per-task normalised MSE [num_tasks] of the best-fit networks for one
+  protocol on the first num_tasks of the point's num_eval_tasks evaluation tasks."""
   tasks = protocols.protocol_tasks(point, protocols.FIGURE_K, num_eval_tasks, seed)
   params = {name: values[:num_tasks] for name, values in tasks['params'].items()}
   family = FunGenerator.FAMILIES[point.family]
-  errors = {}
-  for protocol, (trained_on, scored_on) in FITS.items():
-    region = protocols.regions(point.task_ranges)[trained_on]
-    x = np.tile(np.linspace(*region, TRAIN_POINTS)[None, :, None], (num_tasks, 1, 1))
-    x_test, y_test = (a[:num_tasks] for a in tasks[scored_on])
-    predictions = fit(x, family.evaluate(x, params), x_test)
-    errors[protocol] = (np.mean((predictions - y_test) ** 2, axis=(1, 2))
-                        / tasks['variance'][:num_tasks])
-  return errors
+  trained_on, scored_on = FITS[protocol]
+  region = protocols.regions(point.task_ranges)[trained_on]
+  x = np.tile(np.linspace(*region, TRAIN_POINTS)[None, :, None], (num_tasks, 1, 1))
+  x_test, y_test = (a[:num_tasks] for a in tasks[scored_on])
+  predictions = fit(x, family.evaluate(x, params), x_test)
+  return np.mean((predictions - y_test) ** 2, axis=(1, 2)) / tasks['variance'][:num_tasks]
 
 
 def write_ceilings(logdir: str, num_eval_tasks: int, seed: int,
-                   names: List[str] = study_points.CEILING_POINTS):
-  """Computes the ceiling of each named point; writes <point>_ceiling.json."""
+                   names: List[str] = study_points.CEILING_POINTS,
+                   workers: int = utils.WORKERS):
+  """Computes the ceiling of each named point, `workers` fits at once; writes
+  <point>_ceiling.json."""
   os.makedirs(protocols.points_dir(logdir), exist_ok=True)
+  print(f'ceiling of {", ".join(names)}: {CEILING_TASKS} tasks x {len(FITS)} fits of '
+        f'{TRAIN_STEPS} Adam steps each', flush=True)
+  fits = [(name, protocol) for name in names for protocol in FITS]
+  fitted = utils.thread_map(
+      lambda fit_: ceiling_fit(study_points.POINTS[fit_[0]], fit_[1], num_eval_tasks, seed),
+      fits, workers)
   for name in names:
-    print(f'ceiling of {name}: {CEILING_TASKS} tasks x {len(FITS)} fits of {TRAIN_STEPS} '
-          'Adam steps', flush=True)
-    errors = ceiling(study_points.POINTS[name], num_eval_tasks, seed)
+    errors = {protocol: e for (n, protocol), e in zip(fits, fitted) if n == name}
     utils.write_json(os.path.join(protocols.points_dir(logdir), name + '_ceiling.json'), {
         'point': name, 'num_tasks': CEILING_TASKS, 'of_eval_tasks': num_eval_tasks,
         'eval_seed': seed, 'train_points': TRAIN_POINTS, 'train_steps': TRAIN_STEPS,

@@ -159,32 +159,40 @@ def evaluate_model(sess, model, settings: experiment.Settings, point: study_poin
 
 
 def evaluate_points(points: List[study_points.Point], logdir: str, num_tasks: int, seed: int,
-                    base: experiment.Settings = study_points.STUDY_BASE
-                    ) -> Dict[str, Dict[int, Dict[str, Evaluation]]]:
-  """{point: {K: {role: Evaluation}}}, restoring each model once for all its points."""
+                    base: experiment.Settings = study_points.STUDY_BASE,
+                    workers: int = utils.WORKERS) -> Dict[str, Dict[int, Dict[str, Evaluation]]]:
+  """{point: {K: {role: Evaluation}}}, restoring each model once for all its
+  points; `workers` threads share the models."""
   jobs = {}
   for point in points:
     for role, (settings, path) in study_points.role_models(point, logdir, base).items():
       jobs.setdefault(path, (settings, []))[1].append((point, role))
   results = {p.name: {k: {} for k in EVAL_KS} for p in points}
-  # Every model of the study is the same network (one input), so one graph serves.
+  # Every model of the study is the same network (one input), so one graph per
+  # worker serves all the models it is given.
   first_settings = next(iter(jobs.values()))[0]
-  with experiment.test_session(dataclasses.replace(first_settings, test_num_updates=FINAL_STEP)
-                               ) as (sess, model, restore):
-    for path, (settings, uses) in jobs.items():
-      experiment.check_same(first_settings, settings, ('hidden',), 'evaluate', path)
-      restore(path)
-      # Points that are one distribution (Fig1 and the sweeps' first magnitudes,
-      # a seed-2 point's paper model, ...) get the same evaluation: compute it once.
-      done = {}
-      for point, role in uses:
-        validated = settings.method == BASELINE or point.tuned_alpha
-        key = (point.family, point.task_ranges, validated)
-        if key not in done:
-          done[key] = {k: evaluate_model(sess, model, settings, point, k, num_tasks, seed,
-                                         validated) for k in EVAL_KS}
-        for k in EVAL_KS:
-          results[point.name][k][role] = done[key][k]
+  paths = list(jobs)
+
+  def evaluate_models(worker: int):
+    with experiment.test_session(dataclasses.replace(first_settings, test_num_updates=FINAL_STEP)
+                                 ) as (sess, model, restore):
+      for path in paths[worker::workers]:
+        settings, uses = jobs[path]
+        experiment.check_same(first_settings, settings, ('hidden',), 'evaluate', path)
+        restore(path)
+        # Points that are one distribution (Fig1 and the sweeps' first magnitudes,
+        # a seed-2 point's paper model, ...) get the same evaluation: compute it once.
+        done = {}
+        for point, role in uses:
+          validated = settings.method == BASELINE or point.tuned_alpha
+          key = (point.family, point.task_ranges, validated)
+          if key not in done:
+            done[key] = {k: evaluate_model(sess, model, settings, point, k, num_tasks, seed,
+                                           validated) for k in EVAL_KS}
+          for k in EVAL_KS:
+            results[point.name][k][role] = done[key][k]
+
+  utils.thread_map(evaluate_models, range(workers), workers)
   return {name: {k: {role: by_role[role] for role in study_points.ROLES}
                  for k, by_role in by_k.items()} for name, by_k in results.items()}
 
@@ -273,14 +281,15 @@ def write_figure_data(point: study_points.Point, evaluations: Dict[str, Evaluati
 
 
 def evaluate(logdir: str, num_tasks: int, seed: int,
-             base: experiment.Settings = study_points.STUDY_BASE) -> List[study_points.Point]:
+             base: experiment.Settings = study_points.STUDY_BASE,
+             workers: int = utils.WORKERS) -> List[study_points.Point]:
   """Evaluates every trained point and writes its results files; the points done."""
   points = study_points.trained_points(logdir, base)
   if not points:
     raise experiment.CommandError(
         f'no trained robustness points in {study_points.study_dir(logdir)}; '
         'train them with --mode=point')
-  evaluations = evaluate_points(points, logdir, num_tasks, seed, base)
+  evaluations = evaluate_points(points, logdir, num_tasks, seed, base, workers)
   results_dir = points_dir(logdir)
   os.makedirs(results_dir, exist_ok=True)
   for point in points:
