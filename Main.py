@@ -4,6 +4,7 @@
   python Main.py --mode=eval --eval_k=5,10,20          # that model at other K
   python Main.py --method=pretrain    # the pretrained baseline
   python Main.py --mode=point --point=square           # train one robustness-study point
+  python Main.py --mode=study         # train every point's models, many per graph
   python Main.py --mode=report        # re-evaluate everything shipped, redraw, rewrite README
   python Main.py --mode=redraw        # redraw and rewrite from the saved results only
 

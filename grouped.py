@@ -249,6 +249,7 @@ def train_models(jobs: List[Job], print_interval: int, save_interval: int,
   groups = plan(jobs, group_size)
   records = {}
   if not groups:
+    print(f'all {len(jobs)} models are trained already', flush=True)
     return records
   print(f'training {sum(map(len, groups))} models in {len(groups)} groups, '
         f'{min(workers, len(groups))} at a time', flush=True)
@@ -262,7 +263,7 @@ def train_models(jobs: List[Job], print_interval: int, save_interval: int,
     for future in concurrent.futures.as_completed(futures):
       try:
         seconds = future.result()
-      except (CommandError, tf.errors.OpError, OSError, MemoryError) as e:
+      except Exception as e:  # pylint: disable=broad-except; raised below, once the others stopped
         stop['failed'] = True
         errors.append(e)
         continue
@@ -276,8 +277,8 @@ def train_models(jobs: List[Job], print_interval: int, save_interval: int,
   if errors:
     raise errors[0]
   if stop['signal']:
-    raise CommandError(f"{signal.Signals(stop['signal']).name}: stopped after training; "
-                       + RERUN, 128 + stop['signal'])
+    raise CommandError(f"{signal.Signals(stop['signal']).name}: stopped, every model trained "
+                       'so far is saved; ' + RERUN, 128 + stop['signal'])
   return records
 
 
@@ -330,13 +331,17 @@ def training_speed(settings: Settings, group_size: int, workers: int, repeats: i
   return [sum(rates) for rates in zip(*per_worker)]
 
 
+def benchmark_key(method: str, group_size: int) -> str:
+  return f'grouped_{method}_{group_size}_models_x{WORKERS}_model_iterations_per_second'
+
+
 def benchmark(settings: Settings, repeats: int, seconds: float) -> Dict[str, object]:
   """Grouped training speed for the paper's MAML and the pretrained baseline,
   WORKERS groups at once, for each of BENCHMARK_GROUP_SIZES."""
   results = {}
   for method in ('maml', 'pretrain'):
     for size in BENCHMARK_GROUP_SIZES:
-      name = f'grouped_{method}_{size}_models_x{WORKERS}_model_iterations_per_second'
+      name = benchmark_key(method, size)
       rates = training_speed(dataclasses.replace(settings, method=method), size, WORKERS,
                              repeats, seconds)
       results[name], results[name + '_repeats'] = float(np.median(rates)), rates

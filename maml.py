@@ -13,6 +13,11 @@ fast weights theta'_b.
 Shapes: inputs [B, N, dim_input], targets [B, N, dim_output]; theta
 w_i [fan_in, fan_out], b_i [fan_out]; fast weights w_i [B, fan_in, fan_out],
 b_i [B, 1, fan_out].
+
+GroupedMAML meta-trains M independent models of one shape in one graph with
+the same functions: their M * B tasks are one batch, and theta has a leading
+model dimension, w_i [M, fan_in, fan_out], b_i [M, 1, fan_out] (the weights of
+M groups of B consecutive tasks).
 """
 import dataclasses
 import functools

@@ -260,6 +260,9 @@ def write_report(results: Dict[str, Dict[int, dict]], logdir: str, img_dir: str,
   benchmark = os.path.join(logdir, 'benchmark.json')
   if os.path.exists(benchmark):
     sections['benchmark'] = benchmark_table(utils.read_json(benchmark))
+  record = os.path.join(logdir, RETRAINED_DIR, REPRODUCE_RECORD)
+  if os.path.exists(record):
+    sections['reproduce_time'] = reproduce_text(utils.read_json(record), record)
   utils.update_readme(readme, sections)
   print(f'wrote {img_dir}/paper_fig2.png, {img_dir}/paper_fig3.png and the tables in {readme}')
 
@@ -272,8 +275,22 @@ def benchmark_table(results: dict) -> str:
           ('meta-training, one session.run per iteration (feed_dict every step)',
            'meta_iterations_per_second_one_run_per_iteration', '{:.0f} it/s'),
           ('evaluation, 600 tasks x 11 step counts', 'eval_seconds_600_tasks', '{:.3f} s')]
+  for method, what in (('maml', 'MAML'), ('pretrain', 'pretrained baseline')):
+    for size in grouped.BENCHMARK_GROUP_SIZES:
+      key = grouped.benchmark_key(method, size)
+      if key in results:
+        rows.append((f'grouped meta-training, {what}: {grouped.WORKERS} groups of {size} '
+                     'models at once', key, '{:.0f} model-it/s'))
   lines = [f"| what | median of {results['repeats']} repeats | repeats |", '|---|---|---|']
   lines += [f"| {label} | {value.format(results[key])} | "
             f"{', '.join(value.format(r) for r in results[key + '_repeats'])} |"
             for label, key, value in rows]
   return '\n'.join(lines)
+
+
+def reproduce_text(record: dict, path: str) -> str:
+  """The measured wall time of `make reproduce`, part by part."""
+  parts = ', '.join(f'{what} {seconds / 60:.1f}' for what, seconds in record['seconds'].items())
+  return (f"`make reproduce` took {record['total_seconds'] / 60:.1f} minutes of wall time "
+          f"({parts} minutes; {record['models_trained']} models trained, {record['workers']} "
+          f"workers on {record['cpu_count']} cores), from `{path}`.")

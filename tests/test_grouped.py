@@ -1,6 +1,9 @@
 """Grouped training (grouped.py) against the same models trained alone."""
 import dataclasses
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ import maml
 import utils
 tf = utils.quiet_tensorflow()
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = experiment.Settings(K=5, meta_batch_size=4, meta_iterations=200, hidden=(8, 8),
                            iterations_per_run=50)
 # Same graph, different seeds and task families: one group.
@@ -111,3 +115,48 @@ def test_a_finished_group_is_skipped_and_a_longer_one_resumes_exactly(trained, t
     for variable in straight:
       np.testing.assert_array_equal(resumed[variable], straight[variable],
                                     err_msg=f'{name} {variable}')
+
+
+INTERRUPTED = """
+import sys
+import experiment, grouped
+from tests.test_grouped import jobs, LONG
+try:
+  grouped.train_models(jobs(sys.argv[1], LONG), print_interval=10, save_interval=10 ** 6)
+except experiment.CommandError as e:
+  print(f'error: {e}', file=sys.stderr)
+  sys.exit(e.exit_code)
+"""
+# Long enough to be interrupted; chunks of 10 iterations.
+LONG = {name: dataclasses.replace(s, meta_iterations=10 ** 6, iterations_per_run=10)
+        for name, s in MODELS.items()}
+
+
+def test_sigint_saves_every_model_and_a_rerun_resumes_exactly(tmp_path):
+  """Ctrl-C during grouped training: exit 130, one line, every model saved at
+  the same iteration; continuing from there equals training straight through."""
+  logdir = str(tmp_path / 'interrupted')
+  process = subprocess.Popen([sys.executable, '-c', INTERRUPTED, logdir], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+  while ' it ' not in process.stdout.readline():   # training has started
+    pass
+  process.send_signal(signal.SIGINT)
+  _, stderr = process.communicate(timeout=120)
+  assert process.returncode == 130
+  lines = stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: SIGINT at iteration'), stderr
+  steps = {experiment.checkpoint_step(os.path.join(logdir, name)) for name in MODELS}
+  assert len(steps) == 1
+  step = steps.pop()
+  assert 0 < step < 10 ** 6
+  more = {name: dataclasses.replace(s, meta_iterations=step + 30) for name, s in LONG.items()}
+  grouped.train_models(jobs(logdir, more), print_interval=10, save_interval=10 ** 6)
+  straight = str(tmp_path / 'straight')
+  grouped.train_models(jobs(straight, more), print_interval=10, save_interval=10 ** 6)
+  for name in MODELS:
+    resumed = checkpoint_tensors(os.path.join(logdir, name))
+    for variable, value in checkpoint_tensors(os.path.join(straight, name)).items():
+      np.testing.assert_array_equal(resumed[variable], value, err_msg=f'{name} {variable}')
+    history = experiment.read_config(os.path.join(logdir, name))[1]
+    assert [(h['start'], h['end']) for h in history] == [(0, step), (step, step + 30)]

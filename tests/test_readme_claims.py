@@ -3,6 +3,7 @@ numbers; these tests hold those statements to the results files, so that a
 retrain followed by `make figures` cannot leave a stale claim standing."""
 import os
 
+import grouped
 from study import report
 import utils
 
@@ -86,3 +87,13 @@ def test_the_mixture_splits_into_smooth_and_jumping_shapes():
     for shape in ('square', 'sawtooth'):
       assert good('shapes' + suffix, shape=shape) < ALMOST_NONE
   assert good('shapes', 'standard') >= good('shapes') - ALMOST_NONE
+
+
+def test_the_performance_prose_states_the_grouping_the_code_uses():
+  """The group size and the worker count in the README are grouped.py's."""
+  with open(os.path.join(ROOT, 'README.md')) as f:
+    readme = f.read()
+  assert f'up to {grouped.GROUP_SIZE} models per graph' in readme
+  assert f'`maml.GroupedMAML`\nof up to {grouped.GROUP_SIZE} models' in readme
+  assert grouped.WORKERS == 2 and 'two graphs at a time' in readme
+  assert 'Two groups train at once' in readme
