@@ -127,36 +127,42 @@ except experiment.CommandError as e:
   print(f'error: {e}', file=sys.stderr)
   sys.exit(e.exit_code)
 """
-# Long enough to be interrupted; chunks of 10 iterations.
-LONG = {name: dataclasses.replace(s, meta_iterations=10 ** 6, iterations_per_run=10)
-        for name, s in MODELS.items()}
+# Long enough to be interrupted; chunks of 10 iterations. Two groups (the MAML
+# pair and the baseline), so both workers are training when the signal comes.
+LONG = {name: dataclasses.replace(MODELS[name], meta_iterations=10 ** 6, iterations_per_run=10)
+        for name in ('maml_seed1', 'maml_seed2_linear', 'pretrain_seed3')}
 
 
 def test_sigint_saves_every_model_and_a_rerun_resumes_exactly(tmp_path):
-  """Ctrl-C during grouped training: exit 130, one line, every model saved at
-  the same iteration; continuing from there equals training straight through."""
+  """Ctrl-C during grouped training: exit 130, one line, every model saved (a
+  group's models at the same iteration); continuing from there to a common
+  count equals training straight to it."""
   logdir = str(tmp_path / 'interrupted')
   process = subprocess.Popen([sys.executable, '-c', INTERRUPTED, logdir], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              universal_newlines=True)
-  while ' it ' not in process.stdout.readline():   # training has started
-    pass
+  started = set()
+  while len(started) < 2:    # both groups have printed a progress line
+    line = process.stdout.readline()
+    if ' it ' in line:
+      started.add(line.split(']')[0])
   process.send_signal(signal.SIGINT)
   _, stderr = process.communicate(timeout=120)
   assert process.returncode == 130
   lines = stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: SIGINT at iteration'), stderr
-  steps = {experiment.checkpoint_step(os.path.join(logdir, name)) for name in MODELS}
-  assert len(steps) == 1
-  step = steps.pop()
-  assert 0 < step < 10 ** 6
-  more = {name: dataclasses.replace(s, meta_iterations=step + 30) for name, s in LONG.items()}
+  steps = {name: experiment.checkpoint_step(os.path.join(logdir, name)) for name in LONG}
+  assert steps['maml_seed1'] == steps['maml_seed2_linear']
+  assert all(0 < step < 10 ** 6 for step in steps.values())
+  total = max(steps.values()) + 30
+  more = {name: dataclasses.replace(s, meta_iterations=total) for name, s in LONG.items()}
   grouped.train_models(jobs(logdir, more), print_interval=10, save_interval=10 ** 6)
   straight = str(tmp_path / 'straight')
   grouped.train_models(jobs(straight, more), print_interval=10, save_interval=10 ** 6)
-  for name in MODELS:
+  for name in LONG:
     resumed = checkpoint_tensors(os.path.join(logdir, name))
     for variable, value in checkpoint_tensors(os.path.join(straight, name)).items():
       np.testing.assert_array_equal(resumed[variable], value, err_msg=f'{name} {variable}')
     history = experiment.read_config(os.path.join(logdir, name))[1]
-    assert [(h['start'], h['end']) for h in history] == [(0, step), (step, step + 30)]
+    assert [(h['start'], h['end']) for h in history] == [(0, steps[name]),
+                                                         (steps[name], total)]

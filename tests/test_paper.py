@@ -4,6 +4,7 @@ import os
 import shutil
 
 import experiment
+import grouped
 import paper
 import utils
 
@@ -44,3 +45,19 @@ def test_report_from_shipped_checkpoints(tmp_path, monkeypatch):
   assert set(map(float, grid)) == set(experiment.STEP_SIZES)
   assert stats['sources'][0]['step'] == 70000
   assert stats['sources'][0]['checkpoint'].endswith('maml_K5_seed1/model.ckpt-70000')
+
+
+def test_the_performance_sections_read_their_records():
+  """The benchmark table shows the grouped rows it finds; the reproduce sentence
+  sums the parts it is given."""
+  results = utils.read_json(os.path.join(ROOT, 'logs', 'benchmark.json'))
+  table = paper.benchmark_table(results)
+  key = grouped.benchmark_key('maml', grouped.GROUP_SIZE)
+  assert key in results
+  assert (f'grouped meta-training, MAML: {grouped.WORKERS} groups of {grouped.GROUP_SIZE} models '
+          f'at once | {results[key]:.0f} model-it/s') in table
+  record = {'seconds': {'training': 600, 'ceiling': 120, 'report': 180}, 'total_seconds': 900,
+            'models_trained': 145, 'workers': 2, 'cpu_count': 2}
+  assert paper.reproduce_text(record, 'r.json') == (
+      '`make reproduce` took 15.0 minutes of wall time (training 10.0, ceiling 2.0, report 3.0 '
+      'minutes; 145 models trained, 2 workers on 2 cores), from `r.json`.')
