@@ -372,7 +372,7 @@ def reproduce():
   """Trains every model of the paper and the study (grouped), fits the ceiling,
   then reports; the wall time of each part goes to <logdir>/reproduce.json."""
   img_dir, readme = report_outputs()
-  seconds, start = {}, time.time()
+  seconds, start = {}, time.time()    # paper.REPRODUCE_PARTS, in that order
   trained = train_models(paper.training_jobs(FLAGS.logdir)
                          + study_points.training_jobs(list(study_points.POINTS), FLAGS.logdir))
   seconds['training'], start = time.time() - start, time.time()

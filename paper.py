@@ -41,6 +41,7 @@ DIVERGING_SHOWN = 2
 # report of <logdir> quotes that record.
 RETRAINED_DIR = 'retrained'
 REPRODUCE_RECORD = 'reproduce.json'
+REPRODUCE_PARTS = ('training', 'ceiling', 'report')   # in the order reproduce runs them
 
 
 def models(base: experiment.Settings = experiment.Settings()) -> Dict[str, experiment.Settings]:
@@ -279,8 +280,9 @@ def benchmark_table(results: dict) -> str:
     for size in grouped.BENCHMARK_GROUP_SIZES:
       key = grouped.benchmark_key(method, size)
       if key in results:
-        rows.append((f'grouped meta-training, {what}: {grouped.WORKERS} groups of {size} '
-                     'models at once', key, '{:.0f} model-it/s'))
+        models = f'{size} model' + ('s' if size > 1 else '')
+        rows.append((f'grouped meta-training, {what}: {grouped.WORKERS} groups of {models} '
+                     'at once', key, '{:.0f} model-it/s'))
   lines = [f"| what | median of {results['repeats']} repeats | repeats |", '|---|---|---|']
   lines += [f"| {label} | {value.format(results[key])} | "
             f"{', '.join(value.format(r) for r in results[key + '_repeats'])} |"
@@ -290,7 +292,7 @@ def benchmark_table(results: dict) -> str:
 
 def reproduce_text(record: dict, path: str) -> str:
   """The measured wall time of `make reproduce`, part by part."""
-  parts = ', '.join(f'{what} {seconds / 60:.1f}' for what, seconds in record['seconds'].items())
+  parts = ', '.join(f'{what} {record["seconds"][what] / 60:.1f}' for what in REPRODUCE_PARTS)
   return (f"`make reproduce` took {record['total_seconds'] / 60:.1f} minutes of wall time "
           f"({parts} minutes; {record['models_trained']} models trained, {record['workers']} "
           f"workers on {record['cpu_count']} cores), from `{path}`.")
