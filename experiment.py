@@ -442,10 +442,9 @@ def non_finite_error(path: str, iteration: int) -> CommandError:
                       'Try a smaller --alpha or --beta.')
 
 
-def interrupted_error(signum: int, step: int,
-                      how: str = 'continue with the same flags and --resume') -> CommandError:
+def interrupted_error(signum: int, step: int) -> CommandError:
   return CommandError(f'{signal.Signals(signum).name} at iteration {step}: checkpoint saved; '
-                      + how, 128 + signum)
+                      'continue with the same flags and --resume', 128 + signum)
 
 
 class Progress:

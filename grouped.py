@@ -45,6 +45,14 @@ TIME_FILE = 'training_seconds.json'
 RERUN = 'run the same command again to continue (finished models are skipped)'
 
 
+class Interrupted(Exception):
+  """A group stopped by SIGINT/SIGTERM after saving its models at `step`."""
+
+  def __init__(self, step: int):
+    super().__init__(step)
+    self.step = step
+
+
 @dataclasses.dataclass(frozen=True)
 class Job:
   """One model to train: its settings and its checkpoint folder."""
@@ -234,7 +242,7 @@ def train_group(jobs: List[Job], label: str, stop: dict, print_interval: int,
         if experiment.crossed(step, size, save_interval) or step == total or halt:
           save_all(range(len(jobs)))
         if stop['signal']:
-          raise experiment.interrupted_error(stop['signal'], step, RERUN)
+          raise Interrupted(step)
         if stop['failed']:
           return None
   return time.time() - start_time
@@ -262,10 +270,13 @@ def train_models(jobs: List[Job], print_interval: int, save_interval: int,
     futures = {pool.submit(train_group, group, f'[group {i}/{len(groups)}] ', stop,
                            print_interval, save_interval): group
                for i, group in enumerate(groups, start=1)}
-    errors = []
+    errors, interrupted_at = [], []
     for future in concurrent.futures.as_completed(futures):
       try:
         seconds = future.result()
+      except Interrupted as e:
+        interrupted_at.append(e.step)
+        continue
       except Exception as e:  # pylint: disable=broad-except; raised below, once the others stopped
         stop['failed'] = True
         errors.append(e)
@@ -280,8 +291,11 @@ def train_models(jobs: List[Job], print_interval: int, save_interval: int,
   if errors:
     raise errors[0]
   if stop['signal']:
-    raise CommandError(f"{signal.Signals(stop['signal']).name}: stopped, every model trained "
-                       'so far is saved; ' + RERUN, 128 + stop['signal'])
+    saved = (f"the running groups saved their models at iteration "
+             f"{' and '.join(map(str, sorted(interrupted_at)))}" if interrupted_at
+             else 'every model trained so far is saved')
+    raise CommandError(f"{signal.Signals(stop['signal']).name}: stopped; {saved}; {RERUN}",
+                       128 + stop['signal'])
   return records
 
 

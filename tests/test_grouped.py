@@ -150,7 +150,8 @@ def test_sigint_saves_every_model_and_a_rerun_resumes_exactly(tmp_path):
   _, stderr = process.communicate(timeout=120)
   assert process.returncode == 130
   lines = stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith('error: SIGINT at iteration'), stderr
+  assert len(lines) == 1 and lines[0].startswith(
+      'error: SIGINT: stopped; the running groups saved their models at iteration'), stderr
   steps = {name: experiment.checkpoint_step(os.path.join(logdir, name)) for name in LONG}
   assert steps['maml_seed1'] == steps['maml_seed2_linear']
   assert all(0 < step < 10 ** 6 for step in steps.values())
