@@ -167,3 +167,30 @@ def test_sigint_saves_every_model_and_a_rerun_resumes_exactly(tmp_path):
     history = experiment.read_config(os.path.join(logdir, name))[1]
     assert [(h['start'], h['end']) for h in history] == [(0, steps[name]),
                                                          (steps[name], total)]
+
+
+def test_the_grouped_op_reports_each_models_own_losses():
+  """The chunk's mean pre-update loss, meta-loss and finite count of each model
+  equal what MAML.train_op reports for that model alone (float64)."""
+  config = maml.MAMLConfig(dim_hidden=(6, 5), dtype='float64', alpha=0.1)
+  rng = np.random.RandomState(3)
+  data = [[rng.uniform(-2, 2, (4, 3, 5, 1)) for _ in range(4)] for _ in range(2)]
+  thetas, alone = [], []
+  for m, chunk in enumerate(data):
+    tf.reset_default_graph()
+    model = maml.MAML(dataclasses.replace(config, seed=m), meta_batch_size=3, num_support=5,
+                      num_query=5)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      thetas.append(sess.run(model.theta))
+      alone.append(sess.run(model.train_op, dict(zip(model.train_feeds, chunk))))
+  tf.reset_default_graph()
+  model = maml.GroupedMAML(config, 2, meta_batch_size=3, num_support=5, num_query=5)
+  with tf.Session() as sess:
+    sess.run(tf.global_variables_initializer())
+    for name, variable in model.theta.items():
+      variable.load(np.stack([theta[name] for theta in thetas]), sess)
+    together = sess.run(model.train_op, dict(zip(
+        model.train_feeds, [np.stack(arrays, 1) for arrays in zip(*data)])))
+  for m in range(2):
+    np.testing.assert_allclose([value[m] for value in together], alone[m], rtol=1e-12)
