@@ -64,28 +64,28 @@ def start_step(path: str) -> int:
   return experiment.checkpoint_step(path) if experiment.has_checkpoint(path) else 0
 
 
-def group_key(job: Job) -> tuple:
-  """What models must share to train in one graph."""
+def group_key(job: Job, start: int) -> tuple:
+  """What models must share to train in one graph (start: the iteration reached)."""
   s = job.settings
   config = dataclasses.replace(experiment.model_config(s), seed=0, test_num_updates=0)
   return (config, experiment.objective_of(s), s.K, s.meta_batch_size, s.iterations_per_run,
-          s.meta_iterations, start_step(job.path))
+          s.meta_iterations, start)
 
 
 def plan(jobs: List[Job], group_size: int = GROUP_SIZE) -> List[List[Job]]:
   """The groups that train the unfinished jobs, costliest first."""
   by_key = {}
   for job in jobs:
-    if start_step(job.path) < job.settings.meta_iterations:
-      by_key.setdefault(group_key(job), []).append(job)
-  groups = [members[i:i + group_size] for members in by_key.values()
+    start = start_step(job.path)
+    if start < job.settings.meta_iterations:
+      by_key.setdefault(group_key(job, start), []).append(job)
+  groups = [(key, members[i:i + group_size]) for key, members in by_key.items()
             for i in range(0, len(members), group_size)]
 
-  def cost(group):
-    s = group[0].settings
-    return (len(group) * (s.meta_iterations - start_step(group[0].path))
-            * RELATIVE_COST[experiment.objective_of(s)])
-  return sorted(groups, key=cost, reverse=True)
+  def cost(key_and_group):
+    (_, objective, *_, iterations, start), group = key_and_group
+    return len(group) * (iterations - start) * RELATIVE_COST[objective]
+  return [group for _, group in sorted(groups, key=cost, reverse=True)]
 
 
 def initial_theta(config: maml.MAMLConfig) -> Dict[str, np.ndarray]:
@@ -170,10 +170,10 @@ class Checkpoints:
       # at the same step; stacked ones get one row per model.
       variable.load(np.stack(values[name]) if name in self.stacked else values[name][0], sess)
 
-  def save(self, sess, index: int, history: List[dict], step: int):
-    """Saves model `index` of the group as experiment.train would."""
+  def save(self, values: Dict[str, np.ndarray], index: int, history: List[dict], step: int):
+    """Saves model `index` of the group as experiment.train would, from the
+    group's variable `values` (by solo name)."""
     job = self.jobs[index]
-    values = sess.run(self.grouped)
     for name, variable in self.variables.items():
       variable.load(values[name][index] if name in self.stacked else values[name], self.sess)
     theta = {name: values[solo][index] for name, solo in self.theta_names.items()}
@@ -224,8 +224,9 @@ def train_group(jobs: List[Job], label: str, stop: dict, print_interval: int,
       stack.callback(progress.close)
 
       def save_all(models):
+        values = sess.run(checkpoints.grouped)    # once for all the models saved
         for index in models:
-          checkpoints.save(sess, index, histories[index], step)
+          checkpoints.save(values, index, histories[index], step)
 
       while step < total:
         size = min(chunk, total - step)
