@@ -7,6 +7,7 @@
   python Main.py --mode=study         # train every point's models, many per graph
   python Main.py --mode=report        # re-evaluate everything shipped, redraw, rewrite README
   python Main.py --mode=redraw        # redraw and rewrite from the saved results only
+  python Main.py --mode=redraw --figure=paper_fig3     # one figure alone, in seconds
 
 Each mode takes only its own flags (--helpfull lists them under --mode) and
 refuses any other in one line. Flags are read here only; the library modules
@@ -20,7 +21,9 @@ import signal
 import sys
 import tempfile
 import time
+from typing import List
 
+STARTED = time.time()   # before TensorFlow loads: the report's start-up time counts it
 
 def stop_during_start_up(signum, _frame):
   """Ctrl-C or SIGTERM while TensorFlow loads: nothing is written yet, so just stop."""
@@ -78,9 +81,10 @@ MODE_FLAGS = {
     'study': ('logdir', 'print_interval', 'save_interval', 'workers'),
     'points': (),
     'ceiling': ('logdir', 'num_eval_tasks', 'eval_seed', 'workers'),
-    'redraw': ('logdir', 'img_dir', 'readme'),
+    'redraw': ('logdir', 'img_dir', 'readme', 'figure'),
 }
 MODES = tuple(MODE_FLAGS)
+FIGURES = paper.FIGURES + study_report.FIGURES   # what --figure names
 
 
 def mode_flags_text(mode: str) -> str:
@@ -108,8 +112,9 @@ flags.DEFINE_string(
     '(figures and README go to <logdir>/Img and <logdir>/README.md unless --img_dir/--readme '
     'say otherwise); point = train the models of one robustness --point; study = train the '
     'models of every point; points = list the point names; ceiling = fit one network per task of the shape points (the regression '
-    'ceiling the report shows); redraw = every figure and README section from the results '
-    f'files the last report wrote, without evaluating (seconds). One of {", ".join(MODES)}. Each mode refuses, with one line, any flag it '
+    'ceiling the report shows); redraw = every figure and README section (or only the '
+    '--figure ones) from the results files the last report wrote, without evaluating '
+    f'(seconds). One of {", ".join(MODES)}. Each mode refuses, with one line, any flag it '
     'does not use: ' + '; '.join(f'{m}: {mode_flags_text(m)}' for m in MODES)
     + f'. The model flags: {", ".join(SETTINGS_FLAGS)}'
     + '. In eval and plot modes the model flags must agree with the checkpoint\'s '
@@ -155,6 +160,9 @@ flags.DEFINE_integer('save_interval', 10000, 'Meta-iterations between checkpoint
 flags.DEFINE_integer('workers', utils.WORKERS, 'Threads working at once, one per core: groups of '
                      'models training (point, study, reproduce), models evaluating (report, '
                      'reproduce), per-task fits (ceiling, reproduce). Results do not depend on it.')
+flags.DEFINE_list('figure', [], 'Redraw mode: only these figures, by name (Img/<name>.png), '
+                  'from the saved results in seconds; no README section is rewritten. One or '
+                  f'more of {", ".join(FIGURES)} (the main job\'s dashboard is --mode=plot\'s).')
 flags.DEFINE_integer('benchmark_repeats', 3, 'Benchmark: timed repeats per case (the median is reported).')
 flags.DEFINE_float('benchmark_seconds', 4.0, 'Benchmark: seconds per timed repeat.')
 POSITIVE_INTEGERS = ('K', 'meta_batch_size', 'meta_iterations', 'num_updates', 'test_num_updates',
@@ -218,6 +226,7 @@ def validate_flags():
     raise CommandError(f'--noise_std={FLAGS.noise_std}: must be a finite number >= 0')
   if FLAGS.mode == 'point':
     check_choice('point', sorted(study_points.POINTS))
+  check_figures()
   for name in ('hidden', 'eval_k'):
     if not all(v.isdigit() and int(v) >= 1 for v in getattr(FLAGS, name)):
       raise CommandError(f'--{name}={",".join(getattr(FLAGS, name))}: must be '
@@ -236,6 +245,19 @@ def validate_flags():
   check_writable()
 
 
+def check_figures():
+  """--figure names known figures, and a figure alone rewrites no README."""
+  if not given('figure'):
+    return
+  unknown = [name for name in FLAGS.figure if name not in FIGURES] or not FLAGS.figure
+  if unknown:
+    raise CommandError(f'--figure={",".join(FLAGS.figure)}: allowed values are one or more of '
+                       f'{", ".join(FIGURES)}')
+  if given('readme'):
+    raise CommandError('--readme does not apply with --figure: redrawing single figures '
+                       'rewrites no README section')
+
+
 def check_writable():
   """Every output folder (or the folder that would hold it) is writable before
   any work starts, so a long run cannot fail at its last step."""
@@ -244,7 +266,8 @@ def check_writable():
   if (FLAGS.mode in ('all', 'plot', 'report', 'redraw')
       or (FLAGS.mode == 'reproduce' and given('img_dir'))):
     outputs.append(('img_dir', FLAGS.img_dir))
-  if FLAGS.mode in ('report', 'redraw') or (FLAGS.mode == 'reproduce' and given('readme')):
+  if (FLAGS.mode == 'report' or (FLAGS.mode == 'redraw' and not given('figure'))
+      or (FLAGS.mode == 'reproduce' and given('readme'))):
     outputs.append(('readme', FLAGS.readme))
   for name, path in outputs:
     existing = os.path.abspath(path)
@@ -353,15 +376,51 @@ def report_outputs():
 
 def report(img_dir: str, readme: str):
   """Re-evaluates the paper's models and the study's points, then redraws and
-  rewrites every figure and README section from the results files."""
-  paper_results = paper.report(FLAGS.logdir, img_dir, readme, FLAGS.num_eval_tasks,
-                               FLAGS.eval_seed, FLAGS.workers)
+  rewrites every figure and README section from the results files; the wall
+  time of each part goes to <logdir>/report_time.json and the README."""
+  seconds, start = {}, STARTED   # paper.REPORT_PARTS, in that order
+
+  def part(what: str):
+    nonlocal start
+    seconds[what], start = time.time() - start, time.time()
+
+  part('start-up')
+  paper_results = paper.evaluate_all(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
+                                     FLAGS.workers)
+  part('paper evaluation')
+  paper.write_report(paper_results, FLAGS.logdir, img_dir, readme)
+  part('paper figures and tables')
   study_protocols.evaluate(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
                            workers=FLAGS.workers)
+  part('study evaluation')
   study_results = study_report.report(FLAGS.logdir, img_dir, readme)
+  part('study figures and tables')
   experiment.warn_if_mixed(
       [r for by_k in paper_results.values() for r in by_k.values()]
       + list(study_results.values()))
+  record = os.path.join(FLAGS.logdir, paper.REPORT_RECORD)
+  utils.write_json(record, {
+      'seconds': seconds, 'total_seconds': sum(seconds.values()), 'workers': FLAGS.workers,
+      'cpu_count': os.cpu_count(), 'num_eval_tasks': FLAGS.num_eval_tasks,
+      'code': experiment.code_version()})
+  utils.update_readme(readme, {'report_time': paper.report_text(utils.read_json(record), record)})
+
+
+def redraw_figures(names: List[str]):
+  """Draws only the named figures into --img_dir from the saved results."""
+  available = {}
+  if set(names) & set(paper.FIGURES):
+    available.update(paper.figures(paper.saved_results(FLAGS.logdir), FLAGS.logdir))
+  if set(names) & set(study_report.FIGURES):
+    available.update(study_report.figures(FLAGS.logdir, *study_report.saved_results(FLAGS.logdir)))
+  os.makedirs(FLAGS.img_dir, exist_ok=True)
+  for name in names:
+    if name not in available:
+      raise CommandError(f'--figure={name}: its results are not all in {FLAGS.logdir}; run '
+                         '--mode=report first')
+    path = os.path.join(FLAGS.img_dir, name + '.png')
+    available[name](path)
+    print(f'wrote {path}', flush=True)
 
 
 def train_models(jobs):
@@ -415,6 +474,9 @@ def run():
     return
   if FLAGS.mode == 'reproduce':
     reproduce()
+    return
+  if FLAGS.mode == 'redraw' and given('figure'):
+    redraw_figures(FLAGS.figure)
     return
   if FLAGS.mode == 'redraw':
     paper.write_report(paper.saved_results(FLAGS.logdir), FLAGS.logdir, FLAGS.img_dir,

@@ -20,9 +20,10 @@ benchmark: $(VENV)/.installed
 figures: $(VENV)/.installed
 	$(PY) Main.py --mode=report
 
-# Every figure and README section again from the results files of the last `make figures` (seconds).
+# Every figure and README section again from the results files of the last `make figures` (seconds);
+# `make redraw FIGURE=paper_fig3` redraws that figure alone (FIGURE=a,b for several).
 redraw: $(VENV)/.installed
-	$(PY) Main.py --mode=redraw
+	$(PY) Main.py --mode=redraw $(if $(FIGURE),--figure=$(FIGURE))
 
 # Retrains every model (paper and robustness study) into logs/retrained, then regenerates from it
 # into logs/retrained/Img and logs/retrained/README.md (the shipped Img/ and README.md stay).

@@ -5,8 +5,9 @@ re-evaluates those checkpoints, draws Img/paper_fig2.png and Img/paper_fig3.png
 and writes the README tables, so README and result files cannot disagree.
 """
 import dataclasses
+import functools
 import os
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import numpy as np
 
@@ -42,6 +43,12 @@ DIVERGING_SHOWN = 2
 RETRAINED_DIR = 'retrained'
 REPRODUCE_RECORD = 'reproduce.json'
 REPRODUCE_PARTS = ('training', 'ceiling', 'report')   # in the order reproduce runs them
+# Every report times itself into <logdir>/REPORT_RECORD; the README quotes it.
+REPORT_RECORD = 'report_time.json'
+REPORT_AIM_MINUTES = 2    # the project's aim for `make figures` on a 2-core machine
+REPORT_PARTS = ('start-up', 'paper evaluation', 'paper figures and tables', 'study evaluation',
+                'study figures and tables')   # in the order --mode=report runs them
+FIGURES = ('paper_fig2', 'paper_fig3', 'families') + tuple(FORMULAS)   # Img/<name>.png
 
 
 def models(base: experiment.Settings = experiment.Settings()) -> Dict[str, experiment.Settings]:
@@ -246,24 +253,34 @@ def saved_results(logdir: str) -> Dict[str, Dict[int, dict]]:
   return results
 
 
+def figures(results: Dict[str, Dict[int, dict]], logdir: str) -> Dict[str, Callable[[str], None]]:
+  """{name: draw(path)} for each of FIGURES, from the saved results (figure 2
+  also restores its two models' checkpoints to predict on its few tasks)."""
+  eval_seed = next(iter(results.values()))[EVAL_KS[0]]['eval_seed']
+  drawn = {'paper_fig2': lambda path: figure2(results, logdir, eval_seed, path),
+           'paper_fig3': functools.partial(figure3, results),
+           'families': families_figure}
+  drawn.update({name: functools.partial(plots.formula, tex=tex) for name, tex in FORMULAS.items()})
+  return drawn
+
+
 def write_report(results: Dict[str, Dict[int, dict]], logdir: str, img_dir: str, readme: str):
   """Figures 2 and 3, the formulas, the families figure and the README tables."""
-  eval_seed = next(iter(results.values()))[EVAL_KS[0]]['eval_seed']
   os.makedirs(img_dir, exist_ok=True)
-  figure3(results, os.path.join(img_dir, 'paper_fig3.png'))
-  families_figure(os.path.join(img_dir, 'families.png'))
-  for name, tex in FORMULAS.items():
-    plots.formula(os.path.join(img_dir, name + '.png'), tex)
-  figure2(results, logdir, eval_seed, os.path.join(img_dir, 'paper_fig2.png'))
+  for name, draw in figures(results, logdir).items():
+    draw(os.path.join(img_dir, name + '.png'))
   sections = {'paper_table2': table2(results), 'paper_all_models': all_models_table(results),
               'paper_diverging': diverging_tasks(results, logdir),
               'paper_training_time': training_time_text(results, logdir)}
   benchmark = os.path.join(logdir, 'benchmark.json')
   if os.path.exists(benchmark):
     sections['benchmark'] = benchmark_table(utils.read_json(benchmark))
-  record = os.path.join(logdir, RETRAINED_DIR, REPRODUCE_RECORD)
-  if os.path.exists(record):
-    sections['reproduce_time'] = reproduce_text(utils.read_json(record), record)
+  records = {'reproduce_time': (os.path.join(logdir, RETRAINED_DIR, REPRODUCE_RECORD),
+                                reproduce_text),
+             'report_time': (os.path.join(logdir, REPORT_RECORD), report_text)}
+  for section, (record, text) in records.items():
+    if os.path.exists(record):
+      sections[section] = text(utils.read_json(record), record)
   utils.update_readme(readme, sections)
   print(f'wrote {img_dir}/paper_fig2.png, {img_dir}/paper_fig3.png and the tables in {readme}')
 
@@ -296,3 +313,13 @@ def reproduce_text(record: dict, path: str) -> str:
   return (f"`make reproduce` took {record['total_seconds'] / 60:.1f} minutes of wall time "
           f"({parts} minutes; {record['models_trained']} models trained, {record['workers']} "
           f"workers on {record['cpu_count']} cores), from `{path}`.")
+
+
+def report_text(record: dict, path: str) -> str:
+  """The measured wall time of the last `make figures`, part by part."""
+  parts = ', '.join(f'{what} {record["seconds"][what]:.0f}' for what in REPORT_PARTS)
+  return (f"`make figures` took {record['total_seconds'] / 60:.1f} minutes of wall time on its "
+          f"last run ({parts} seconds; {record['workers']} workers on {record['cpu_count']} "
+          f"cores, {record['num_eval_tasks']} tasks per evaluation), from `{path}`; the aim of "
+          f"{REPORT_AIM_MINUTES} minutes is "
+          f"{'met' if record['total_seconds'] <= 60 * REPORT_AIM_MINUTES else 'not met'}.")

@@ -1,8 +1,9 @@
 """The study's report: tables, figures and README sections, drawn only from the
 results files that study.protocols.evaluate writes (<logdir>/robustness/points).
 """
+import functools
 import os
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import numpy as np
 
@@ -26,6 +27,7 @@ ALL_POINTS_TABLE = 'all_points.md'   # beside the points' JSON files
 ROLE_COLORS = ('C0', 'C2', 'C1')
 # The details tables list the protocols adapted on the whole x range first.
 TABLE_PROTOCOLS = sorted(protocols.MEASURED, key=lambda p: protocols.MEASURED[p][0] != 'full')
+FIGURES = FIGURE_POINTS + ('shapes_summary', 'robustness_summary')   # Img/<name>.png
 
 
 def read_point_files(logdir: str, names, suffix: str = '') -> Dict[str, dict]:
@@ -420,22 +422,40 @@ def training_time_text(logdir: str, base=study_points.STUDY_BASE) -> str:
                                     'share some)')
 
 
-def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE):
-  """Draws Img/<figure point>.png (Fig1..7, linear, the shapes), Img/robustness_summary.png
-  and Img/shapes_summary.png and rewrites the README sections from the saved
-  results of every evaluated point and the ceiling files."""
+def saved_results(logdir: str):
+  """(results, ceilings): every evaluated point's and shape point's ceiling file."""
   results = read_point_files(logdir, POINTS)
   if not results:
     raise experiment.CommandError(
         f'no robustness results in {protocols.points_dir(logdir)}; evaluate first '
         '(--mode=report)')
+  return results, read_point_files(logdir, CEILING_POINTS, '_ceiling')
+
+
+def figures(logdir: str, results: Dict[str, dict], ceilings: Dict[str, dict]
+            ) -> Dict[str, Callable[[str], None]]:
+  """{name: draw(path)} for each of FIGURES whose points (and ceilings) are evaluated."""
+  stats = {name: r['results'] for name, r in results.items()}
+  results_dir = protocols.points_dir(logdir)
+  drawn = {name: functools.partial(setting_figure, POINTS[name], os.path.join(results_dir, name))
+           for name in FIGURE_POINTS if name in stats}
+  if len(stats) == len(POINTS):
+    if len(ceilings) == len(CEILING_POINTS):
+      drawn['shapes_summary'] = functools.partial(shapes_figure, stats, ceilings)
+    drawn['robustness_summary'] = lambda path: plots.boundary_figure(
+        path, boundary_panels(stats), GOOD_NMSE)
+  return drawn
+
+
+def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE):
+  """Draws Img/<figure point>.png (Fig1..7, linear, the shapes), Img/robustness_summary.png
+  and Img/shapes_summary.png and rewrites the README sections from the saved
+  results of every evaluated point and the ceiling files."""
+  results, ceilings = saved_results(logdir)
   stats = {name: r['results'] for name, r in results.items()}
   os.makedirs(img_dir, exist_ok=True)
-  results_dir = protocols.points_dir(logdir)
-  for name in FIGURE_POINTS:
-    if name in stats:
-      setting_figure(POINTS[name], os.path.join(results_dir, name),
-                     os.path.join(img_dir, name + '.png'))
+  for name, draw in figures(logdir, results, ceilings).items():
+    draw(os.path.join(img_dir, name + '.png'))
   # Sections are written once every point they read has been evaluated.
   has_settings = all(p.name in stats for p in SETTING_POINTS)
   has_all = len(stats) == len(POINTS)
@@ -444,16 +464,13 @@ def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE)
     sections['robustness_settings'] = settings_table(stats)
   if has_settings and has_all:
     sections['robustness_findings'] = findings(stats)
-  ceilings = read_point_files(logdir, CEILING_POINTS, '_ceiling')
   if has_all and len(ceilings) == len(CEILING_POINTS):
-    shapes_figure(stats, ceilings, os.path.join(img_dir, 'shapes_summary.png'))
     sections.update({'robustness_shapes': shapes_table(stats, results),
                      'robustness_ceiling': ceiling_table(logdir, ceilings),
                      'robustness_shape_findings': shape_findings(stats, results, ceilings,
                                                                  logdir)})
+  results_dir = protocols.points_dir(logdir)
   if has_all:
-    plots.boundary_figure(os.path.join(img_dir, 'robustness_summary.png'),
-                          boundary_panels(stats), GOOD_NMSE)
     sections.update({'robustness_sweep': sweep_table(stats),
                      'robustness_boundary': boundary_table(stats),
                      'robustness_training_time': training_time_text(logdir, base)})

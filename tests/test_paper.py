@@ -3,9 +3,14 @@ import json
 import os
 import shutil
 
+import pytest
+
 import experiment
 import grouped
+import Main
 import paper
+from study import protocols as study_protocols
+from study import report as study_report
 import utils
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,3 +67,62 @@ def test_the_performance_sections_read_their_records():
   assert paper.reproduce_text(record, 'r.json') == (
       '`make reproduce` took 15.0 minutes of wall time (training 10.0, ceiling 2.0, report 3.0 '
       'minutes; 145 models trained, 2 workers on 2 cores), from `r.json`.')
+  record = {'seconds': dict(zip(paper.REPORT_PARTS, (4, 30, 20, 150, 16))),
+            'total_seconds': 220, 'workers': 2, 'cpu_count': 2, 'num_eval_tasks': 600}
+  assert paper.report_text(record, 't.json') == (
+      '`make figures` took 3.7 minutes of wall time on its last run (start-up 4, paper '
+      'evaluation 30, paper figures and tables 20, study evaluation 150, study figures and '
+      'tables 16 seconds; 2 workers on 2 cores, 600 tasks per evaluation), from `t.json`; '
+      'the aim of 2 minutes is not met.')
+  record['total_seconds'] = 120
+  assert paper.report_text(record, 't.json').endswith('the aim of 2 minutes is met.')
+
+
+def test_report_times_its_parts_into_its_record_and_the_readme(main, tmp_path, monkeypatch):
+  """Main.report's wiring: each part timed in order, the record written, the README
+  sentence rewritten from it (the parts themselves are stubs here)."""
+  calls = []
+  for module, name in ((paper, 'evaluate_all'), (paper, 'write_report'),
+                       (study_protocols, 'evaluate'), (study_report, 'report')):
+    monkeypatch.setattr(module, name, lambda *a, _name=name, **k: calls.append(_name) or {})
+  readme = tmp_path / 'README.md'
+  readme.write_text('<!-- report_time -->\nold\n<!-- /report_time -->\n')
+  main('--mode=report', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/img',
+       f'--readme={readme}', '--num_eval_tasks=7')
+  assert calls == ['evaluate_all', 'write_report', 'evaluate', 'report']
+  record = utils.read_json(str(tmp_path / paper.REPORT_RECORD))
+  assert set(record['seconds']) == set(paper.REPORT_PARTS)
+  assert record['total_seconds'] == pytest.approx(sum(record['seconds'].values()))
+  assert record['num_eval_tasks'] == 7
+  text = readme.read_text()
+  assert 'old' not in text
+  assert paper.report_text(record, str(tmp_path / paper.REPORT_RECORD)) in text
+
+
+def test_one_figure_is_redrawn_alone_from_the_saved_results(main, tmp_path):
+  """--figure draws the named figures, the same bytes as the full report drew,
+  and nothing else; the README is not touched."""
+  readme = os.path.join(ROOT, 'README.md')
+  before = os.path.getmtime(readme)
+  names = ('paper_fig3', 'Fig3', 'robustness_summary')
+  main('--mode=redraw', '--figure=' + ','.join(names), f'--img_dir={tmp_path}')
+  assert sorted(os.listdir(str(tmp_path))) == sorted(n + '.png' for n in names)
+  for name in names:
+    with open(tmp_path / (name + '.png'), 'rb') as drawn, \
+         open(os.path.join(ROOT, 'Img', name + '.png'), 'rb') as shipped:
+      assert drawn.read() == shipped.read(), name
+  assert os.path.getmtime(readme) == before
+
+
+def test_figure_names_and_missing_results_are_one_line_errors(main, tmp_path):
+  for given in ('--figure=nope', '--figure=', '--figure=Fig3,paper_fig9'):
+    with pytest.raises(experiment.CommandError, match='allowed values are one or more of '
+                       'paper_fig2, .*robustness_summary$'):
+      main('--mode=redraw', given, f'--img_dir={tmp_path}')
+  with pytest.raises(experiment.CommandError, match='--readme does not apply with --figure'):
+    main('--mode=redraw', '--figure=Fig3', f'--readme={tmp_path}/R.md')
+  with pytest.raises(experiment.CommandError, match='no evaluated paper models'):
+    main('--mode=redraw', '--figure=paper_fig3', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/i')
+  with pytest.raises(experiment.CommandError, match='no robustness results'):
+    main('--mode=redraw', '--figure=Fig1', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/i')
+  assert os.listdir(str(tmp_path)) == []

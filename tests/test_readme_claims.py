@@ -4,6 +4,8 @@ retrain followed by `make figures` cannot leave a stale claim standing."""
 import os
 
 import grouped
+import Main
+from study import protocols
 from study import report
 import utils
 
@@ -97,3 +99,13 @@ def test_the_performance_prose_states_the_grouping_the_code_uses():
   assert f'`maml.GroupedMAML`\nof up to {grouped.GROUP_SIZE} models' in readme
   assert grouped.WORKERS == 2 and 'two graphs at a time' in readme
   assert 'Two groups train at once' in readme
+
+
+def test_the_regeneration_prose_states_the_study_protocol():
+  """The numbers in "Regenerating the README" are the protocol's."""
+  with open(os.path.join(ROOT, 'README.md')) as f:
+    readme = ' '.join(f.read().split())
+  assert protocols.EVAL_KS == (10, 20) and 'at K = 10 and 20' in readme
+  assert (f'adapts {Main.FLAGS["num_eval_tasks"].default} held-out tasks for '
+          f'{protocols.FINAL_STEP} steps on two support sets') in readme
+  assert len({s for s, _ in protocols.MEASURED.values()}) == 2
