@@ -526,8 +526,13 @@ def train_if_needed(settings: Settings, path: str, print_interval: int,
 # -------------------------------------------------------------- evaluation --
 
 @contextlib.contextmanager
-def restored(settings: Settings, path: str):
-  """(session, model) with theta restored from the latest checkpoint in `path`."""
+def restored(settings: Settings, path: str, graphs: 'TestGraphs' = None):
+  """(session, model) with theta restored from the latest checkpoint in `path`,
+  in a graph of `graphs` (a worker's, kept for the next checkpoint) or in a
+  graph of its own."""
+  if graphs is not None:
+    yield graphs.restored(settings, path)
+    return
   with test_session(settings) as (sess, model, restore):
     restore(path)
     yield sess, model
@@ -545,6 +550,32 @@ def test_session(settings: Settings):
     saver = tf.train.Saver(var_list=list(model.theta.values()))
     with tf.Session(config=utils.session_config()) as sess:
       yield sess, model, lambda path: restore_checkpoint(saver, sess, path)
+
+
+class TestGraphs:
+  """One worker thread's test graphs, one per network shape and number of test
+  steps: a checkpoint is restored into the graph it fits (milliseconds) instead
+  of building one (about a second). Use as utils.thread_map's per_worker."""
+
+  def __enter__(self) -> 'TestGraphs':
+    self._stack, self._graphs, self._holds = contextlib.ExitStack(), {}, {}
+    return self
+
+  def __exit__(self, *error):
+    return self._stack.__exit__(*error)
+
+  def restored(self, settings: Settings, path: str):
+    """(session, model) with theta from the latest checkpoint in `path` (not
+    read again if the graph holds it already); test alpha is fed at each run,
+    so the graph's own settings do not matter."""
+    key = (tuple(maml.layer_sizes(model_config(settings))), settings.test_num_updates)
+    if key not in self._graphs:
+      self._graphs[key] = self._stack.enter_context(test_session(settings))
+    sess, model, restore = self._graphs[key]
+    if self._holds.get(key) != path:
+      restore(path)
+      self._holds[key] = path
+    return sess, model
 
 
 def adapted_predictions(sess, model, tasks, alpha, names, steps=None):
@@ -691,10 +722,11 @@ def training_bytes(settings: Settings) -> int:
   return data + (weights + activations) * TF_FLOAT_BYTES
 
 
-def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, alpha: float):
+def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, alpha: float,
+             graphs: TestGraphs = None):
   """Writes eval_K<k>.json/.csv (per-step statistics) and eval_K<k>_tasks.csv."""
   tasks = evaluation_tasks(settings, k, num_tasks, seed)
-  with folder_lock(path), restored(settings, path) as (sess, model):
+  with folder_lock(path), restored(settings, path, graphs) as (sess, model):
     losses = batched_losses(sess, model, settings, tasks, alpha, ('query', 'grid'))
     stats = {n: utils.loss_statistics(l) for n, l in losses.items()}
     stem = os.path.join(path, f'eval_K{k}')
@@ -725,9 +757,10 @@ def print_summary(stats, k, steps=(0, 1, 10)):
   print(f"K={k}, {rows[0]['n_tasks']} tasks, query MSE: {cells}")
 
 
-def grid_predictions(settings: Settings, path: str, tasks, alpha: float) -> np.ndarray:
+def grid_predictions(settings: Settings, path: str, tasks, alpha: float,
+                     graphs: TestGraphs = None) -> np.ndarray:
   """Predictions on the dense grid after 0..S steps, [S + 1, B, GRID_POINTS]."""
-  with restored(settings, path) as (sess, model):
+  with restored(settings, path, graphs) as (sess, model):
     return plots.as_2d(adapted_predictions(sess, model, tasks, alpha, ('grid',))['grid'])
 
 

@@ -73,12 +73,13 @@ def training_jobs(logdir: str, base: experiment.Settings = experiment.Settings()
           for name, settings in models(base).items()]
 
 
-def select_alpha(settings: experiment.Settings, path: str, k: int, num_tasks: int) -> float:
+def select_alpha(settings: experiment.Settings, path: str, k: int, num_tasks: int,
+                 graphs: experiment.TestGraphs = None) -> float:
   """A baseline's fine-tuning step size: experiment.choose_step_size on the query
   MSE of validation tasks after the last test step; the scores are saved beside."""
   tasks = experiment.evaluation_tasks(settings, k, num_tasks, experiment.VALIDATION_SEED)
   last = settings.test_num_updates
-  with experiment.restored(settings, path) as (sess, model):
+  with experiment.restored(settings, path, graphs) as (sess, model):
     errors = {alpha: experiment.losses_of(tasks, experiment.adapted_predictions(
         sess, model, tasks, alpha, ('query',), (last,)))['query'][0]
               for alpha in experiment.STEP_SIZES}
@@ -96,8 +97,9 @@ def select_alpha(settings: experiment.Settings, path: str, k: int, num_tasks: in
 def evaluate_all(logdir: str, num_tasks: int, eval_seed: int,
                  workers: int = utils.WORKERS) -> Dict[str, Dict[int, dict]]:
   """Evaluates every trained model of `models()` at every K, `workers` models
-  at once; {name: {K: eval json}}. A folder whose config.json differs from the
-  model's definition is refused."""
+  at once (each worker restores its models into its own graphs); {name: {K:
+  eval json}}. A folder whose config.json differs from the model's definition
+  is refused."""
   trained = {}
   for name, defined in models().items():
     path = os.path.join(paper_dir(logdir), name)
@@ -107,15 +109,18 @@ def evaluate_all(logdir: str, num_tasks: int, eval_seed: int,
                             'report', path)
       trained[name] = (settings, path)
 
-  def evaluate_model(name):
+  def evaluate_model(graphs, name):
     settings, path = trained[name]
     for k in EVAL_KS:
-      alpha = (select_alpha(settings, path, k, num_tasks)
+      alpha = (select_alpha(settings, path, k, num_tasks, graphs)
                if settings.method in BASELINES else settings.alpha)
-      experiment.evaluate(settings, path, k, num_tasks, eval_seed, alpha)
+      experiment.evaluate(settings, path, k, num_tasks, eval_seed, alpha, graphs)
     return {k: utils.read_json(os.path.join(path, f'eval_K{k}.json')) for k in EVAL_KS}
 
-  return dict(zip(trained, utils.thread_map(evaluate_model, list(trained), workers)))
+  # The baselines choose a step size first (every candidate), so they start first.
+  names = sorted(trained, key=lambda name: trained[name][0].method not in BASELINES)
+  return dict(zip(names, utils.thread_map(evaluate_model, names, workers,
+                                          per_worker=experiment.TestGraphs)))
 
 
 def seeds_of(results, prefix: str) -> List[str]:
@@ -151,19 +156,20 @@ def figure2(results, logdir: str, eval_seed: int, path: str):
   """MAML beside the pretrained baseline on held-out tasks, K=5, K=10 and half range."""
   cases = [(5, None), (10, None), (5, HALF_RANGE)]
   rows = []
-  for k, support_range in cases:
-    row = []
-    for name in (f'maml_K{k}_seed1', 'pretrain_K10_seed1'):
-      model_dir = os.path.join(paper_dir(logdir), name)
-      settings = experiment.load_settings(model_dir)
-      tasks = experiment.evaluation_tasks(settings, k, FIG2_TASKS, eval_seed, support_range)
-      predictions = experiment.grid_predictions(settings, model_dir, tasks,
-                                                results[name][k]['alpha'])
-      where = '' if support_range is None else f', points in x in {list(support_range)}'
-      label = 'MAML' if settings.method == 'maml' else 'pretrained'
-      row += [plots.Panel(tasks, b, predictions[:, b], f'{label}, K={k}{where}')
-              for b in range(FIG2_TASKS)]
-    rows.append(sorted(row, key=lambda p: p.b))
+  with experiment.TestGraphs() as graphs:
+    for k, support_range in cases:
+      row = []
+      for name in (f'maml_K{k}_seed1', 'pretrain_K10_seed1'):
+        model_dir = os.path.join(paper_dir(logdir), name)
+        settings = experiment.load_settings(model_dir)
+        tasks = experiment.evaluation_tasks(settings, k, FIG2_TASKS, eval_seed, support_range)
+        predictions = experiment.grid_predictions(settings, model_dir, tasks,
+                                                  results[name][k]['alpha'], graphs)
+        where = '' if support_range is None else f', points in x in {list(support_range)}'
+        label = 'MAML' if settings.method == 'maml' else 'pretrained'
+        row += [plots.Panel(tasks, b, predictions[:, b], f'{label}, K={k}{where}')
+                for b in range(FIG2_TASKS)]
+      rows.append(sorted(row, key=lambda p: p.b))
   plots.adaptation_figure(path, rows, experiment.PLOT_STEPS)
 
 

@@ -1,4 +1,5 @@
 """Small helpers: quiet TensorFlow, atomic files, session settings, statistics."""
+import collections
 import concurrent.futures
 import contextlib
 import csv
@@ -8,7 +9,7 @@ import math
 import os
 import sys
 import warnings
-from typing import Dict, List, Sequence
+from typing import Callable, ContextManager, Dict, List, Sequence
 
 import numpy as np
 
@@ -30,18 +31,39 @@ def quiet_tensorflow():
 WORKERS = 2    # threads working at once (utils.thread_map, grouped training): one per core
 
 
-def thread_map(function, items, workers: int = WORKERS) -> list:
+def thread_map(function, items, workers: int = WORKERS,
+               per_worker: Callable[[], ContextManager] = None) -> list:
   """[function(item) for item in items], `workers` at a time in threads: each
-  TF session.run releases the GIL, so the threads keep the cores busy. On an
-  exception (e.g. Ctrl-C in the main thread) the items not started are
-  dropped and the running ones finish before it propagates."""
+  TF session.run releases the GIL, so the threads keep the cores busy. A free
+  worker takes the next item, so list the costliest first. With `per_worker`,
+  each worker enters per_worker() once and calls function(state, item) with
+  what it yields (e.g. its own TF graphs). On an exception (in an item, or
+  Ctrl-C in the main thread) the items not started are dropped and the running
+  ones finish before it propagates."""
+  pending, results = collections.deque(enumerate(items)), {}
+
+  def work():
+    with per_worker() if per_worker else contextlib.nullcontext() as state:
+      while True:
+        try:
+          index, item = pending.popleft()
+        except IndexError:    # every item is taken
+          return
+        try:
+          results[index] = function(state, item) if per_worker else function(item)
+        except BaseException:
+          pending.clear()
+          raise
+
   with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-    futures = [pool.submit(function, item) for item in items]
+    futures = [pool.submit(work) for _ in range(min(workers, len(pending)))]
     try:
-      return [future.result() for future in futures]
-    finally:
       for future in futures:
-        future.cancel()
+        future.result()
+    except BaseException:
+      pending.clear()
+      raise
+  return [results[i] for i in range(len(results))]
 
 
 def say(line: str):

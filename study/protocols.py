@@ -158,41 +158,40 @@ def evaluate_model(sess, model, settings: experiment.Settings, point: study_poin
   return Evaluation(alpha, errors, plotted, {s: c[plotted] for s, c in curves.items()})
 
 
+def distribution_key(settings: experiment.Settings, point: study_points.Point) -> tuple:
+  """What one model's evaluation on a point depends on: the task distribution and
+  whether its step size is chosen on validation tasks (the last element)."""
+  return point.family, point.task_ranges, settings.method == BASELINE or point.tuned_alpha
+
+
 def evaluate_points(points: List[study_points.Point], logdir: str, num_tasks: int, seed: int,
                     base: experiment.Settings = study_points.STUDY_BASE,
                     workers: int = utils.WORKERS) -> Dict[str, Dict[int, Dict[str, Evaluation]]]:
-  """{point: {K: {role: Evaluation}}}, restoring each model once for all its
-  points; `workers` threads share the models."""
-  jobs = {}
+  """{point: {K: {role: Evaluation}}}, `workers` threads at a time, each
+  restoring models into its own graph. Points that are one distribution for a
+  model (Fig1 and the sweeps' first magnitudes, a seed-2 point's paper model,
+  ...) share one evaluation."""
+  jobs = {}    # (model folder, distribution_key) -> (settings, [(point, role)])
   for point in points:
     for role, (settings, path) in study_points.role_models(point, logdir, base).items():
-      jobs.setdefault(path, (settings, []))[1].append((point, role))
+      key = (path, distribution_key(settings, point))
+      jobs.setdefault(key, (settings, []))[1].append((point, role))
   results = {p.name: {k: {} for k in EVAL_KS} for p in points}
-  # Every model of the study is the same network (one input), so one graph per
-  # worker serves all the models it is given.
-  first_settings = next(iter(jobs.values()))[0]
-  paths = list(jobs)
 
-  def evaluate_models(worker: int):
-    with experiment.test_session(dataclasses.replace(first_settings, test_num_updates=FINAL_STEP)
-                                 ) as (sess, model, restore):
-      for path in paths[worker::workers]:
-        settings, uses = jobs[path]
-        experiment.check_same(first_settings, settings, ('hidden',), 'evaluate', path)
-        restore(path)
-        # Points that are one distribution (Fig1 and the sweeps' first magnitudes,
-        # a seed-2 point's paper model, ...) get the same evaluation: compute it once.
-        done = {}
-        for point, role in uses:
-          validated = settings.method == BASELINE or point.tuned_alpha
-          key = (point.family, point.task_ranges, validated)
-          if key not in done:
-            done[key] = {k: evaluate_model(sess, model, settings, point, k, num_tasks, seed,
-                                           validated) for k in EVAL_KS}
-          for k in EVAL_KS:
-            results[point.name][k][role] = done[key][k]
+  def evaluate_distribution(graphs: experiment.TestGraphs, job: tuple):
+    (path, (*_, validated)), (settings, uses) = job, jobs[job]
+    sess, model = graphs.restored(dataclasses.replace(settings, test_num_updates=FINAL_STEP),
+                                  path)
+    evaluations = {k: evaluate_model(sess, model, settings, uses[0][0], k, num_tasks, seed,
+                                     validated) for k in EVAL_KS}
+    for point, role in uses:
+      for k in EVAL_KS:
+        results[point.name][k][role] = evaluations[k]
 
-  utils.thread_map(evaluate_models, range(workers), workers)
+  # Validated evaluations try every step size: they start first. A model's
+  # evaluations are adjacent, so a worker restores it once for several.
+  order = sorted(jobs, key=lambda job: (not job[1][-1], job[0]))
+  utils.thread_map(evaluate_distribution, order, workers, per_worker=experiment.TestGraphs)
   return {name: {k: {role: by_role[role] for role in study_points.ROLES}
                  for k, by_role in by_k.items()} for name, by_k in results.items()}
 
