@@ -374,11 +374,12 @@ def report_outputs():
   return img_dir, readme
 
 
-def report(img_dir: str, readme: str):
+def report(img_dir: str, readme: str, started: float):
   """Re-evaluates the paper's models and the study's points, then redraws and
   rewrites every figure and README section from the results files; the wall
-  time of each part goes to <logdir>/report_time.json and the README."""
-  seconds, start = {}, STARTED   # paper.REPORT_PARTS, in that order
+  time of each part since `started` goes to <logdir>/report_time.json and the
+  README."""
+  seconds, start = {}, started   # paper.REPORT_PARTS, in that order
 
   def part(what: str):
     nonlocal start
@@ -438,7 +439,7 @@ def reproduce():
   study_ceiling.write_ceilings(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
                                workers=FLAGS.workers)
   seconds['ceiling'], start = time.time() - start, time.time()
-  report(img_dir, readme)
+  report(img_dir, readme, start)
   seconds['report'] = time.time() - start
   utils.write_json(os.path.join(FLAGS.logdir, paper.REPRODUCE_RECORD), {
       'seconds': seconds, 'total_seconds': sum(seconds.values()),
@@ -470,7 +471,7 @@ def run():
   if FLAGS.mode in ('report', 'reproduce', 'ceiling'):
     check_report_memory()
   if FLAGS.mode == 'report':
-    report(*report_outputs())
+    report(*report_outputs(), STARTED)
     return
   if FLAGS.mode == 'reproduce':
     reproduce()
