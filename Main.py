@@ -386,16 +386,20 @@ def report(img_dir: str, readme: str, started: float):
     seconds[what], start = time.time() - start, time.time()
 
   part('start-up')
-  paper_results = paper.evaluate_all(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
-                                     FLAGS.workers)
-  part('paper evaluation')
-  paper.write_report(paper_results, FLAGS.logdir, img_dir, readme)
-  part('paper figures and tables')
-  study_protocols.evaluate(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
-                           workers=FLAGS.workers)
-  part('study evaluation')
-  study_results = study_report.report(FLAGS.logdir, img_dir, readme)
-  part('study figures and tables')
+  if not os.path.isdir(FLAGS.logdir):
+    raise CommandError(f'--logdir={FLAGS.logdir}: no such folder; it should hold the trained '
+                       'models (logs/paper, logs/robustness)')
+  with experiment.folder_lock(FLAGS.logdir):   # a second report of it stops at once
+    paper_results = paper.evaluate_all(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
+                                       FLAGS.workers)
+    part('paper evaluation')
+    paper.write_report(paper_results, FLAGS.logdir, img_dir, readme)
+    part('paper figures and tables')
+    study_protocols.evaluate(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
+                             workers=FLAGS.workers)
+    part('study evaluation')
+    study_results = study_report.report(FLAGS.logdir, img_dir, readme)
+    part('study figures and tables')
   experiment.warn_if_mixed(
       [r for by_k in paper_results.values() for r in by_k.values()]
       + list(study_results.values()))

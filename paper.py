@@ -108,6 +108,9 @@ def evaluate_all(logdir: str, num_tasks: int, eval_seed: int,
       experiment.check_same(settings, defined, [f.name for f in dataclasses.fields(defined)],
                             'report', path)
       trained[name] = (settings, path)
+  if not trained:
+    raise experiment.CommandError(f'no trained paper models in {paper_dir(logdir)}; train them '
+                                  '(make reproduce) or give the --logdir that holds them')
 
   def evaluate_model(graphs, name):
     settings, path = trained[name]

@@ -126,3 +126,17 @@ def test_figure_names_and_missing_results_are_one_line_errors(main, tmp_path):
   with pytest.raises(experiment.CommandError, match='no robustness results'):
     main('--mode=redraw', '--figure=Fig1', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/i')
   assert os.listdir(str(tmp_path)) == []
+
+
+def test_report_stops_in_one_line_without_models_or_beside_another_report(main, tmp_path):
+  with pytest.raises(experiment.CommandError, match='no such folder'):
+    main('--mode=report', f'--logdir={tmp_path}/none', f'--img_dir={tmp_path}/img',
+         f'--readme={tmp_path}/R.md')
+  with pytest.raises(experiment.CommandError, match='no trained paper models'):
+    main('--mode=report', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/img',
+         f'--readme={tmp_path}/R.md')
+  with experiment.folder_lock(str(tmp_path)):
+    with pytest.raises(experiment.CommandError, match='is in use by another run'):
+      main('--mode=report', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/img',
+           f'--readme={tmp_path}/R.md')
+  assert sorted(os.listdir(str(tmp_path))) == ['.lock']
