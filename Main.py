@@ -389,7 +389,7 @@ def report(img_dir: str, readme: str, started: float):
   if not os.path.isdir(FLAGS.logdir):
     raise CommandError(f'--logdir={FLAGS.logdir}: no such folder; it should hold the trained '
                        'models (logs/paper, logs/robustness)')
-  with experiment.folder_lock(FLAGS.logdir):   # a second report of it stops at once
+  with experiment.folder_lock(FLAGS.logdir, '--logdir'):   # a second report stops at once
     paper_results = paper.evaluate_all(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
                                        FLAGS.workers)
     part('paper evaluation')

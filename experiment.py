@@ -245,16 +245,17 @@ def make_experiment_dir(path: str):
 
 
 @contextlib.contextmanager
-def folder_lock(path: str):
+def folder_lock(path: str, instead: str = '--exp_name/--logdir'):
   """One run at a time per experiment folder: an exclusive flock on <path>/.lock,
-  which the OS releases when the process ends, however it ends."""
+  which the OS releases when the process ends, however it ends. `instead`: the
+  flags that choose another folder."""
   with open(os.path.join(path, '.lock'), 'a+') as lock:
     try:
       fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
       lock.seek(0)
       raise CommandError(f'{path} is in use by another run (pid {lock.read().strip() or "?"}); '
-                         'wait for it to end or choose another --exp_name/--logdir')
+                         f'wait for it to end or choose another {instead}')
     lock.truncate(0)
     lock.write(str(os.getpid()))
     lock.flush()
