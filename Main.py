@@ -249,8 +249,7 @@ def check_figures():
   """--figure names known figures, and a figure alone rewrites no README."""
   if not given('figure'):
     return
-  unknown = [name for name in FLAGS.figure if name not in FIGURES] or not FLAGS.figure
-  if unknown:
+  if not FLAGS.figure or any(name not in FIGURES for name in FLAGS.figure):
     raise CommandError(f'--figure={",".join(FLAGS.figure)}: allowed values are one or more of '
                        f'{", ".join(FIGURES)}')
   if given('readme'):
@@ -374,40 +373,50 @@ def report_outputs():
   return img_dir, readme
 
 
+class PartTimer:
+  """Wall time of consecutive parts of a run, written as a record the README quotes."""
+
+  def __init__(self, started: float):
+    self.seconds, self._start = {}, started
+
+  def part(self, name: str):
+    """Ends part `name` (it began where the last one ended, or at `started`)."""
+    now = time.time()
+    self.seconds[name], self._start = now - self._start, now
+
+  def write(self, path: str, **details):
+    utils.write_json(path, {
+        'seconds': self.seconds, 'total_seconds': sum(self.seconds.values()),
+        'workers': FLAGS.workers, 'cpu_count': os.cpu_count(),
+        'code': experiment.code_version(), **details})
+
+
 def report(img_dir: str, readme: str, started: float):
   """Re-evaluates the paper's models and the study's points, then redraws and
   rewrites every figure and README section from the results files; the wall
   time of each part since `started` goes to <logdir>/report_time.json and the
   README."""
-  seconds, start = {}, started   # paper.REPORT_PARTS, in that order
-
-  def part(what: str):
-    nonlocal start
-    seconds[what], start = time.time() - start, time.time()
-
-  part('start-up')
+  timer = PartTimer(started)   # paper.REPORT_PARTS, in that order
+  timer.part('start-up')
   if not os.path.isdir(FLAGS.logdir):
     raise CommandError(f'--logdir={FLAGS.logdir}: no such folder; it should hold the trained '
                        'models (logs/paper, logs/robustness)')
   with experiment.folder_lock(FLAGS.logdir, '--logdir'):   # a second report stops at once
     paper_results = paper.evaluate_all(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
                                        FLAGS.workers)
-    part('paper evaluation')
+    timer.part('paper evaluation')
     paper.write_report(paper_results, FLAGS.logdir, img_dir, readme)
-    part('paper figures and tables')
+    timer.part('paper figures and tables')
     study_protocols.evaluate(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
                              workers=FLAGS.workers)
-    part('study evaluation')
+    timer.part('study evaluation')
     study_results = study_report.report(FLAGS.logdir, img_dir, readme)
-    part('study figures and tables')
+    timer.part('study figures and tables')
   experiment.warn_if_mixed(
       [r for by_k in paper_results.values() for r in by_k.values()]
       + list(study_results.values()))
   record = os.path.join(FLAGS.logdir, paper.REPORT_RECORD)
-  utils.write_json(record, {
-      'seconds': seconds, 'total_seconds': sum(seconds.values()), 'workers': FLAGS.workers,
-      'cpu_count': os.cpu_count(), 'num_eval_tasks': FLAGS.num_eval_tasks,
-      'code': experiment.code_version()})
+  timer.write(record, num_eval_tasks=FLAGS.num_eval_tasks)
   utils.update_readme(readme, {'report_time': paper.report_text(utils.read_json(record), record)})
 
 
@@ -436,19 +445,16 @@ def reproduce():
   """Trains every model of the paper and the study (grouped), fits the ceiling,
   then reports; the wall time of each part goes to <logdir>/reproduce.json."""
   img_dir, readme = report_outputs()
-  seconds, start = {}, time.time()    # paper.REPRODUCE_PARTS, in that order
+  timer = PartTimer(time.time())    # paper.REPRODUCE_PARTS, in that order
   trained = train_models(paper.training_jobs(FLAGS.logdir)
                          + study_points.training_jobs(list(study_points.POINTS), FLAGS.logdir))
-  seconds['training'], start = time.time() - start, time.time()
+  timer.part('training')
   study_ceiling.write_ceilings(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
                                workers=FLAGS.workers)
-  seconds['ceiling'], start = time.time() - start, time.time()
-  report(img_dir, readme, start)
-  seconds['report'] = time.time() - start
-  utils.write_json(os.path.join(FLAGS.logdir, paper.REPRODUCE_RECORD), {
-      'seconds': seconds, 'total_seconds': sum(seconds.values()),
-      'models_trained': len(trained), 'workers': FLAGS.workers, 'cpu_count': os.cpu_count(),
-      'code': experiment.code_version()})
+  timer.part('ceiling')
+  report(img_dir, readme, time.time())
+  timer.part('report')
+  timer.write(os.path.join(FLAGS.logdir, paper.REPRODUCE_RECORD), models_trained=len(trained))
 
 
 def evaluation_settings(settings: experiment.Settings, path: str) -> experiment.Settings:

@@ -268,15 +268,19 @@ def first_line(error: Exception) -> str:
   return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
+def unreadable_checkpoint(checkpoint: str, error: Exception) -> CommandError:
+  return CommandError(
+      f'{checkpoint} cannot be read ({type(error).__name__}: {first_line(error)}); restore its '
+      'files (e.g. git checkout) or retrain into another folder')
+
+
 def restore_checkpoint(saver, sess, path: str):
   """Restores the latest checkpoint in `path`, or one line on what is broken."""
   checkpoint = tf.train.latest_checkpoint(path)
   try:
     saver.restore(sess, checkpoint)
   except (tf.errors.OpError, ValueError) as e:
-    raise CommandError(
-        f'{checkpoint} cannot be read ({type(e).__name__}: {first_line(e)}); restore its files '
-        '(e.g. git checkout) or retrain into another folder')
+    raise unreadable_checkpoint(checkpoint, e)
 
 
 def remove_partial_files(path: str):
@@ -511,17 +515,6 @@ def run_training(settings: Settings, path: str, resume: bool, history: List[dict
         raise interrupted_error(caught['signal'], step)
   progress.close()
   return step
-
-
-def train_if_needed(settings: Settings, path: str, print_interval: int,
-                    save_interval: int):
-  """Trains unless `path` already holds a checkpoint; the seconds taken, or None if skipped."""
-  if has_checkpoint(path):
-    print(f'{path}: already trained, skipped')
-    return None
-  start = time.time()
-  train(settings, path, print_interval=print_interval, save_interval=save_interval)
-  return time.time() - start
 
 
 # -------------------------------------------------------------- evaluation --

@@ -160,9 +160,7 @@ class Checkpoints:
         for name in values:
           values[name].append(reader.get_tensor(name))
       except (tf.errors.OpError, ValueError) as e:
-        raise CommandError(
-            f'{checkpoint} cannot be read ({type(e).__name__}: {experiment.first_line(e)}); '
-            'restore its files (e.g. git checkout) or retrain into another folder')
+        raise experiment.unreadable_checkpoint(checkpoint, e)
       saver.recover_last_checkpoints(
           tf.train.get_checkpoint_state(job.path).all_model_checkpoint_paths)
     for name, variable in self.grouped.items():

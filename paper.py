@@ -1,8 +1,9 @@
 """The paper's sinusoid experiments (Finn et al. 2017, sec. 5.1, fig. 2, fig. 3, table 2).
 
-training_jobs() lists every model (grouped.train_models trains them) in <logdir>/paper/<name>/; report()
-re-evaluates those checkpoints, draws Img/paper_fig2.png and Img/paper_fig3.png
-and writes the README tables, so README and result files cannot disagree.
+training_jobs() lists every model (grouped.train_models trains them) in
+<logdir>/paper/<name>/; evaluate_all() re-evaluates those checkpoints and
+write_report() draws Img/paper_fig2.png, Img/paper_fig3.png and the other
+figures and writes the README tables, so README and result files cannot disagree.
 """
 import dataclasses
 import functools
@@ -239,14 +240,6 @@ def families_figure(path: str, num_tasks: int = FAMILY_SAMPLES, seed: int = 0):
     y = generator.targets(x, generator.sample_params(num_tasks))
     samples[name] = (plots.as_2d(x)[0], plots.as_2d(y))
   plots.families_figure(path, samples)
-
-
-def report(logdir: str, img_dir: str, readme: str, num_tasks: int, eval_seed: int,
-           workers: int = utils.WORKERS):
-  """Re-evaluates every model, redraws the figures and rewrites the README tables."""
-  results = evaluate_all(logdir, num_tasks, eval_seed, workers)
-  write_report(results, logdir, img_dir, readme)
-  return results
 
 
 def saved_results(logdir: str) -> Dict[str, Dict[int, dict]]:

@@ -32,7 +32,8 @@ def test_report_from_shipped_checkpoints(tmp_path, monkeypatch):
                     '<!-- paper_diverging -->\n<!-- /paper_diverging -->\n'
                     '<!-- paper_training_time -->\n<!-- /paper_training_time -->\n')
   img = tmp_path / 'img'
-  paper.report(str(tmp_path), str(img), str(readme), num_tasks=30, eval_seed=5)
+  paper.write_report(paper.evaluate_all(str(tmp_path), num_tasks=30, eval_seed=5),
+                     str(tmp_path), str(img), str(readme))
 
   assert sorted(os.listdir(str(img))) == ['families.png', 'meta_minimize.png', 'meta_objective.png',
                                           'paper_fig2.png', 'paper_fig3.png']
