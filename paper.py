@@ -12,10 +12,16 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
-import experiment
+import benchmark
+import checkpoints
+import dashboard
+import evaluation
 import FunGenerator
 import grouped
 import plots
+import run_settings
+from run_settings import Settings
+import sampling
 import utils
 
 # Quoted from the paper (appendix C.1, 5-shot MSE): the target, not a result.
@@ -39,20 +45,10 @@ FORMULAS = {
                       rf'{TASK_LOSS}(f_{{\theta_i^{{\prime}}}})$'),
 }
 DIVERGING_SHOWN = 2
-# `make reproduce` retrains into <logdir>/retrained and times itself there; the
-# report of <logdir> quotes that record.
-RETRAINED_DIR = 'retrained'
-REPRODUCE_RECORD = 'reproduce.json'
-REPRODUCE_PARTS = ('training', 'ceiling', 'report')   # in the order reproduce runs them
-# Every report times itself into <logdir>/REPORT_RECORD; the README quotes it.
-REPORT_RECORD = 'report_time.json'
-REPORT_AIM_MINUTES = 2    # the project's aim for `make figures` on a 2-core machine
-REPORT_PARTS = ('start-up', 'paper evaluation', 'paper figures and tables', 'study evaluation',
-                'study figures and tables')   # in the order --mode=report runs them
 FIGURES = ('paper_fig2', 'paper_fig3', 'families') + tuple(FORMULAS)   # Img/<name>.png
 
 
-def models(base: experiment.Settings = experiment.Settings()) -> Dict[str, experiment.Settings]:
+def models(base: Settings = Settings()) -> Dict[str, Settings]:
   """name -> settings of every model of the reproduction. The project defines
   them (the paper's settings); tests pass a smaller `base`."""
   def model(**changes):
@@ -68,30 +64,29 @@ def paper_dir(logdir: str) -> str:
   return os.path.join(logdir, 'paper')
 
 
-def training_jobs(logdir: str, base: experiment.Settings = experiment.Settings()
-                  ) -> List[grouped.Job]:
+def training_jobs(logdir: str, base: Settings = Settings()) -> List[grouped.Job]:
   return [grouped.Job(settings, os.path.join(paper_dir(logdir), name))
           for name, settings in models(base).items()]
 
 
-def select_alpha(settings: experiment.Settings, path: str, k: int, num_tasks: int,
-                 graphs: experiment.TestGraphs = None) -> float:
-  """A baseline's fine-tuning step size: experiment.choose_step_size on the query
+def select_alpha(settings: Settings, path: str, k: int, num_tasks: int,
+                 graphs: evaluation.TestGraphs = None) -> float:
+  """A baseline's fine-tuning step size: evaluation.choose_step_size on the query
   MSE of validation tasks after the last test step; the scores are saved beside."""
-  tasks = experiment.evaluation_tasks(settings, k, num_tasks, experiment.VALIDATION_SEED)
+  tasks = sampling.evaluation_tasks(settings, k, num_tasks, evaluation.VALIDATION_SEED)
   last = settings.test_num_updates
-  with experiment.restored(settings, path, graphs) as (sess, model):
-    errors = {alpha: experiment.losses_of(tasks, experiment.adapted_predictions(
+  with evaluation.restored(settings, path, graphs) as (sess, model):
+    errors = {alpha: evaluation.losses_of(tasks, evaluation.adapted_predictions(
         sess, model, tasks, alpha, ('query',), (last,)))['query'][0]
-              for alpha in experiment.STEP_SIZES}
-  chosen = experiment.choose_step_size(errors)
+              for alpha in evaluation.STEP_SIZES}
+  chosen = evaluation.choose_step_size(errors)
   utils.write_json(os.path.join(path, f'alpha_selection_K{k}.json'), {
-      'K': k, 'num_tasks': num_tasks, 'validation_seed': experiment.VALIDATION_SEED,
+      'K': k, 'num_tasks': num_tasks, 'validation_seed': evaluation.VALIDATION_SEED,
       'criterion': f'fewest non-finite tasks, then lowest mean query MSE after {last} steps',
       'grid': {str(a): utils.mean_ci(e[np.isfinite(e)])['mean'] for a, e in errors.items()},
       'n_nonfinite': {str(a): int(np.sum(~np.isfinite(e))) for a, e in errors.items()},
-      'chosen': chosen, 'sources': [experiment.checkpoint_source(path)],
-      'code': experiment.code_version()})
+      'chosen': chosen, 'sources': [checkpoints.checkpoint_source(path)],
+      'code': utils.code_version()})
   return chosen
 
 
@@ -104,27 +99,27 @@ def evaluate_all(logdir: str, num_tasks: int, eval_seed: int,
   trained = {}
   for name, defined in models().items():
     path = os.path.join(paper_dir(logdir), name)
-    if experiment.has_checkpoint(path):
-      settings = experiment.load_settings(path)
-      experiment.check_same(settings, defined, [f.name for f in dataclasses.fields(defined)],
-                            'report', path)
+    if checkpoints.has_checkpoint(path):
+      settings = checkpoints.load_settings(path)
+      run_settings.check_same(settings, defined, [f.name for f in dataclasses.fields(defined)],
+                              'report', path)
       trained[name] = (settings, path)
   if not trained:
-    raise experiment.CommandError(f'no trained paper models in {paper_dir(logdir)}; train them '
-                                  '(make reproduce) or give the --logdir that holds them')
+    raise utils.CommandError(f'no trained paper models in {paper_dir(logdir)}; train them '
+                             '(make reproduce) or give the --logdir that holds them')
 
   def evaluate_model(graphs, name):
     settings, path = trained[name]
     for k in EVAL_KS:
       alpha = (select_alpha(settings, path, k, num_tasks, graphs)
                if settings.method in BASELINES else settings.alpha)
-      experiment.evaluate(settings, path, k, num_tasks, eval_seed, alpha, graphs)
+      evaluation.evaluate(settings, path, k, num_tasks, eval_seed, alpha, graphs)
     return {k: utils.read_json(os.path.join(path, f'eval_K{k}.json')) for k in EVAL_KS}
 
   # The baselines choose a step size first (every candidate), so they start first.
   names = sorted(trained, key=lambda name: trained[name][0].method not in BASELINES)
   return dict(zip(names, utils.thread_map(evaluate_model, names, workers,
-                                          per_worker=experiment.TestGraphs)))
+                                          per_worker=evaluation.TestGraphs)))
 
 
 def seeds_of(results, prefix: str) -> List[str]:
@@ -160,21 +155,21 @@ def figure2(results, logdir: str, eval_seed: int, path: str):
   """MAML beside the pretrained baseline on held-out tasks, K=5, K=10 and half range."""
   cases = [(5, None), (10, None), (5, HALF_RANGE)]
   rows = []
-  with experiment.TestGraphs() as graphs:
+  with evaluation.TestGraphs() as graphs:
     for k, support_range in cases:
       row = []
       for name in (f'maml_K{k}_seed1', 'pretrain_K10_seed1'):
         model_dir = os.path.join(paper_dir(logdir), name)
-        settings = experiment.load_settings(model_dir)
-        tasks = experiment.evaluation_tasks(settings, k, FIG2_TASKS, eval_seed, support_range)
-        predictions = experiment.grid_predictions(settings, model_dir, tasks,
-                                                  results[name][k]['alpha'], graphs)
+        settings = checkpoints.load_settings(model_dir)
+        tasks = sampling.evaluation_tasks(settings, k, FIG2_TASKS, eval_seed, support_range)
+        predictions = dashboard.grid_predictions(settings, model_dir, tasks,
+                                                 results[name][k]['alpha'], graphs)
         where = '' if support_range is None else f', points in x in {list(support_range)}'
         label = 'MAML' if settings.method == 'maml' else 'pretrained'
         row += [plots.Panel(tasks, b, predictions[:, b], f'{label}, K={k}{where}')
                 for b in range(FIG2_TASKS)]
       rows.append(sorted(row, key=lambda p: p.b))
-  plots.adaptation_figure(path, rows, experiment.PLOT_STEPS)
+  plots.adaptation_figure(path, rows, dashboard.PLOT_STEPS)
 
 
 def diverging_tasks(results, logdir: str, k: int = 5, top: int = DIVERGING_SHOWN) -> str:
@@ -227,8 +222,8 @@ def all_models_table(results) -> str:
 
 
 def training_time_text(results: Dict[str, Dict[int, dict]], logdir: str) -> str:
-  return grouped.training_time_text([os.path.join(paper_dir(logdir), name) for name in results],
-                                    f'the {len(results)} models')
+  return benchmark.training_time_text(
+      [os.path.join(paper_dir(logdir), name) for name in results], f'the {len(results)} models')
 
 
 def families_figure(path: str, num_tasks: int = FAMILY_SAMPLES, seed: int = 0):
@@ -236,7 +231,7 @@ def families_figure(path: str, num_tasks: int = FAMILY_SAMPLES, seed: int = 0):
   samples = {}
   for name in sorted(FunGenerator.FAMILIES):
     generator = FunGenerator.TaskGenerator(name, seed=seed)
-    x = generator.grid_x(num_tasks, experiment.GRID_POINTS)
+    x = generator.grid_x(num_tasks, run_settings.GRID_POINTS)
     y = generator.targets(x, generator.sample_params(num_tasks))
     samples[name] = (plots.as_2d(x)[0], plots.as_2d(y))
   plots.families_figure(path, samples)
@@ -250,8 +245,8 @@ def saved_results(logdir: str) -> Dict[str, Dict[int, dict]]:
     if all(os.path.exists(f) for f in files.values()):
       results[name] = {k: utils.read_json(f) for k, f in files.items()}
   if not results:
-    raise experiment.CommandError(f'no evaluated paper models in {paper_dir(logdir)}; '
-                                  'run --mode=report first')
+    raise utils.CommandError(f'no evaluated paper models in {paper_dir(logdir)}; '
+                             'run --mode=report first')
   return results
 
 
@@ -267,61 +262,12 @@ def figures(results: Dict[str, Dict[int, dict]], logdir: str) -> Dict[str, Calla
 
 
 def write_report(results: Dict[str, Dict[int, dict]], logdir: str, img_dir: str, readme: str):
-  """Figures 2 and 3, the formulas, the families figure and the README tables."""
+  """Figures 2 and 3, the formulas, the families figure and the paper's README sections."""
   os.makedirs(img_dir, exist_ok=True)
   for name, draw in figures(results, logdir).items():
     draw(os.path.join(img_dir, name + '.png'))
   sections = {'paper_table2': table2(results), 'paper_all_models': all_models_table(results),
               'paper_diverging': diverging_tasks(results, logdir),
               'paper_training_time': training_time_text(results, logdir)}
-  benchmark = os.path.join(logdir, 'benchmark.json')
-  if os.path.exists(benchmark):
-    sections['benchmark'] = benchmark_table(utils.read_json(benchmark))
-  records = {'reproduce_time': (os.path.join(logdir, RETRAINED_DIR, REPRODUCE_RECORD),
-                                reproduce_text),
-             'report_time': (os.path.join(logdir, REPORT_RECORD), report_text)}
-  for section, (record, text) in records.items():
-    if os.path.exists(record):
-      sections[section] = text(utils.read_json(record), record)
   utils.update_readme(readme, sections)
   print(f'wrote {img_dir}/paper_fig2.png, {img_dir}/paper_fig3.png and the tables in {readme}')
-
-
-def benchmark_table(results: dict) -> str:
-  rows = [('meta-training, paper setting (K=10, 25 tasks, 1 step, second order)',
-           'meta_iterations_per_second', '{:.0f} it/s'),
-          ('meta-training, 5 inner steps', 'meta_iterations_per_second_5_steps', '{:.0f} it/s'),
-          ('meta-training, first order', 'meta_iterations_per_second_first_order', '{:.0f} it/s'),
-          ('meta-training, one session.run per iteration (feed_dict every step)',
-           'meta_iterations_per_second_one_run_per_iteration', '{:.0f} it/s'),
-          ('evaluation, 600 tasks x 11 step counts', 'eval_seconds_600_tasks', '{:.3f} s')]
-  for method, what in (('maml', 'MAML'), ('pretrain', 'pretrained baseline')):
-    for size in grouped.BENCHMARK_GROUP_SIZES:
-      key = grouped.benchmark_key(method, size)
-      if key in results:
-        models = f'{size} model' + ('s' if size > 1 else '')
-        rows.append((f'grouped meta-training, {what}: {grouped.WORKERS} groups of {models} '
-                     'at once', key, '{:.0f} model-it/s'))
-  lines = [f"| what | median of {results['repeats']} repeats | repeats |", '|---|---|---|']
-  lines += [f"| {label} | {value.format(results[key])} | "
-            f"{', '.join(value.format(r) for r in results[key + '_repeats'])} |"
-            for label, key, value in rows]
-  return '\n'.join(lines)
-
-
-def reproduce_text(record: dict, path: str) -> str:
-  """The measured wall time of `make reproduce`, part by part."""
-  parts = ', '.join(f'{what} {record["seconds"][what] / 60:.1f}' for what in REPRODUCE_PARTS)
-  return (f"`make reproduce` took {record['total_seconds'] / 60:.1f} minutes of wall time "
-          f"({parts} minutes; {record['models_trained']} models trained, {record['workers']} "
-          f"workers on {record['cpu_count']} cores), from `{path}`.")
-
-
-def report_text(record: dict, path: str) -> str:
-  """The measured wall time of the last `make figures`, part by part."""
-  parts = ', '.join(f'{what} {record["seconds"][what]:.0f}' for what in REPORT_PARTS)
-  return (f"`make figures` took {record['total_seconds'] / 60:.1f} minutes of wall time on its "
-          f"last run ({parts} seconds; {record['workers']} workers on {record['cpu_count']} "
-          f"cores, {record['num_eval_tasks']} tasks per evaluation), from `{path}`; the aim of "
-          f"{REPORT_AIM_MINUTES} minutes is "
-          f"{'met' if record['total_seconds'] <= 60 * REPORT_AIM_MINUTES else 'not met'}.")

@@ -23,7 +23,7 @@ SCALE_MARGIN = 3.0    # learning curves: the y axis ends this factor above the l
 class Panel:
   """One task adapted by one model.
 
-  tasks: the dict of experiment.evaluation_tasks; b: which task;
+  tasks: the dict of sampling.evaluation_tasks; b: which task;
   predictions: [S + 1, GRID_POINTS] on tasks['grid'] after 0..S steps.
   """
   tasks: dict

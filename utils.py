@@ -1,19 +1,41 @@
-"""Small helpers: quiet TensorFlow, atomic files, session settings, statistics."""
+"""Small helpers: one-line errors, quiet TensorFlow, threads, atomic files, the
+code stamp of results, statistics and number formatting."""
 import collections
 import concurrent.futures
 import contextlib
 import csv
+import functools
+import glob
+import hashlib
 import io
 import json
 import math
 import os
+import subprocess
 import sys
+import tempfile
 import warnings
 from typing import Callable, ContextManager, Dict, List, Sequence
 
 import numpy as np
 
 CI_Z = 1.96   # two-sided 95% normal quantile, as in the original evaluation
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+class CommandError(Exception):
+  """A problem with the user's request or its files: reported in one line, no
+  traceback, with `exit_code` (128 + the signal number for an interrupt)."""
+
+  def __init__(self, message: str, exit_code: int = 1):
+    super().__init__(message)
+    self.exit_code = exit_code
+
+
+def first_line(error: Exception) -> str:
+  """TF errors carry pages of context; the first line says what went wrong."""
+  text = getattr(error, 'message', None) or str(error)
+  return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
 def quiet_tensorflow():
@@ -116,6 +138,23 @@ def atomic_write(path: str, text: str):
     raise
 
 
+def check_writable(flag: str, path: str):
+  """One line unless `path` (or the folder that would hold it) can be written,
+  so a long run cannot fail at its last step; `flag` names the way out."""
+  existing = os.path.abspath(path)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  folder = existing if os.path.isdir(existing) else os.path.dirname(existing)
+  try:   # a real write: permission bits do not stop root, read-only mounts do
+    with tempfile.TemporaryFile(dir=folder):
+      pass
+    if os.path.isfile(path):
+      with open(path, 'a'):
+        pass
+  except OSError as e:
+    raise CommandError(f'--{flag}={path}: not writable ({e.strerror}); choose another --{flag}')
+
+
 def write_json(path: str, data):
   atomic_write(path, json.dumps(data, indent=1, sort_keys=True) + '\n')
 
@@ -141,6 +180,29 @@ def write_csv(path: str, header: Sequence[str], rows: List[Sequence]):
 def read_csv(path: str) -> List[Dict[str, str]]:
   with open(path) as f:
     return list(csv.DictReader(f))
+
+
+@functools.lru_cache(maxsize=1)   # one record per process, even if files change meanwhile
+def code_version() -> dict:
+  """A digest of the project's Python sources and, if they are as committed,
+  the last commit that changed them (so results regenerated at a later commit
+  with the same code keep the same record)."""
+  files = sorted(os.path.relpath(f, ROOT) for f in glob.glob(os.path.join(ROOT, '*.py'))
+                 + glob.glob(os.path.join(ROOT, 'study', '*.py')))
+  digest = hashlib.sha256()
+  for name in files:
+    with open(os.path.join(ROOT, name), 'rb') as f:
+      digest.update(name.encode() + b'\0' + f.read())
+  commit = None
+  try:
+    git = lambda *args: subprocess.run(['git', *args, '--', *files], cwd=ROOT,
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                       universal_newlines=True, check=True).stdout.strip()
+    if not git('status', '--porcelain'):
+      commit = git('log', '-1', '--format=%H') or None
+  except (OSError, subprocess.CalledProcessError):
+    pass    # not a git checkout: the digest alone names the code
+  return {'sources_sha256': digest.hexdigest()[:16], 'git_commit': commit}
 
 
 def update_readme(path: str, sections: Dict[str, str]):

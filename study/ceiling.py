@@ -15,7 +15,6 @@ from typing import Dict, List
 
 import numpy as np
 
-import experiment
 import FunGenerator
 import utils
 from study import points as study_points
@@ -100,4 +99,4 @@ def write_ceilings(logdir: str, num_eval_tasks: int, seed: int,
         'learning_rate': [LEARNING_RATE, FINAL_LEARNING_RATE], 'fits': FITS,
         'statistics': {p: protocols.nmse_statistics(e) for p, e in errors.items()},
         'errors': {p: e.tolist() for p, e in errors.items()},
-        'code': experiment.code_version()})
+        'code': utils.code_version()})

@@ -13,14 +13,15 @@ import math
 import os
 from typing import Callable, Dict, List, Tuple
 
-import experiment
+import checkpoints
 import FunGenerator
 import grouped
+import run_settings
 
 PAPER_FREQUENCY = FunGenerator.PAPER_FREQUENCY
 # The study's models are the paper's settings on each point's distribution;
 # the project defines them, never the flags of the run that reports them.
-STUDY_BASE = experiment.Settings()
+STUDY_BASE = run_settings.Settings()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Point:
 
   @property
   def task_ranges(self) -> FunGenerator.TaskRanges:
-    return dataclasses.replace(experiment.DEFAULT_RANGES, **self.ranges)
+    return dataclasses.replace(run_settings.DEFAULT_RANGES, **self.ranges)
 
 
 # The earlier study's seven README figures (Fig1..Fig7) and its lines.
@@ -169,18 +170,18 @@ def study_dir(logdir: str) -> str:
 
 
 def model_settings(point: Point, method: str,
-                   base: experiment.Settings = STUDY_BASE) -> experiment.Settings:
+                   base: run_settings.Settings = STUDY_BASE) -> run_settings.Settings:
   """The settings of the `method` model trained on a point's distribution."""
   return dataclasses.replace(base, method=method, first_order=False, family=point.family,
                              ranges=point.task_ranges, **point.training)
 
 
-def model_dir(logdir: str, settings: experiment.Settings) -> str:
-  return os.path.join(study_dir(logdir), 'models', experiment.experiment_name(settings))
+def model_dir(logdir: str, settings: run_settings.Settings) -> str:
+  return os.path.join(study_dir(logdir), 'models', run_settings.experiment_name(settings))
 
 
-def role_models(point: Point, logdir: str, base: experiment.Settings = STUDY_BASE
-                ) -> Dict[str, Tuple[experiment.Settings, str]]:
+def role_models(point: Point, logdir: str, base: run_settings.Settings = STUDY_BASE
+                ) -> Dict[str, Tuple[run_settings.Settings, str]]:
   """role -> (settings, checkpoint folder) of the models tested on a point."""
   models = {'maml': model_settings(point, 'maml', base),
             'standard': model_settings(STANDARD, 'maml', base),
@@ -188,7 +189,7 @@ def role_models(point: Point, logdir: str, base: experiment.Settings = STUDY_BAS
   return {role: (settings, model_dir(logdir, settings)) for role, settings in models.items()}
 
 
-def training_jobs(names: List[str], logdir: str, base: experiment.Settings = STUDY_BASE
+def training_jobs(names: List[str], logdir: str, base: run_settings.Settings = STUDY_BASE
                   ) -> List[grouped.Job]:
   """The MAML and pretrained models of the named points, each once."""
   jobs = {}
@@ -199,6 +200,6 @@ def training_jobs(names: List[str], logdir: str, base: experiment.Settings = STU
   return [grouped.Job(settings, path) for path, settings in jobs.items()]
 
 
-def trained_points(logdir: str, base: experiment.Settings = STUDY_BASE) -> List[Point]:
+def trained_points(logdir: str, base: run_settings.Settings = STUDY_BASE) -> List[Point]:
   return [p for p in POINTS.values() if all(
-      experiment.has_checkpoint(path) for _, path in role_models(p, logdir, base).values())]
+      checkpoints.has_checkpoint(path) for _, path in role_models(p, logdir, base).values())]

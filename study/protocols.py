@@ -16,8 +16,11 @@ from typing import Dict, List
 
 import numpy as np
 
-import experiment
+import checkpoints
+import evaluation
 import FunGenerator
+import run_settings
+import sampling
 import utils
 from study import points as study_points
 
@@ -58,7 +61,7 @@ def protocol_tasks(point: study_points.Point, k: int, num_tasks: int, seed: int)
   (variance of f over the x range), 'params'}.
   """
   bounds = regions(point.task_ranges)
-  tasks = experiment.held_out_tasks(
+  tasks = sampling.held_out_tasks(
       point.family, point.task_ranges, num_tasks, seed,
       {'support_full': (k, bounds['in_range']), 'support_early': (k, bounds['in_sample'])},
       bounds)
@@ -77,9 +80,9 @@ def normalised_errors(sess, model, tasks: dict, alpha: float, supports=('full', 
             'support_inputs': tasks['support_' + support][0]}
     for region in measured:
       feed[region], feed[region + '_inputs'] = tasks[region], tasks[region][0]
-    predictions.update(experiment.adapted_predictions(sess, model, feed, alpha, measured,
+    predictions.update(evaluation.adapted_predictions(sess, model, feed, alpha, measured,
                                                       REPORTED_STEPS))
-    mse = experiment.losses_of(feed, {r: predictions[r] for r in measured})
+    mse = evaluation.losses_of(feed, {r: predictions[r] for r in measured})
     for protocol, (s, region) in MEASURED.items():
       if s == support:
         errors[protocol] = dict(zip(REPORTED_STEPS, mse[region] / tasks['variance']))
@@ -116,17 +119,17 @@ def percentile_tasks(values: np.ndarray) -> List[int]:
 
 
 def validated_alpha(sess, model, point: study_points.Point, k: int, num_tasks: int) -> float:
-  """experiment.choose_step_size on the in-range normalised MSE after the last
+  """evaluation.choose_step_size on the in-range normalised MSE after the last
   test step, on validation tasks of the point."""
-  tasks = protocol_tasks(point, k, num_tasks, experiment.VALIDATION_SEED)
+  tasks = protocol_tasks(point, k, num_tasks, evaluation.VALIDATION_SEED)
   feed = {'support': tasks['support_full'], 'support_inputs': tasks['support_full'][0],
           'in_range': tasks['in_range'], 'in_range_inputs': tasks['in_range'][0]}
   errors = {}
-  for alpha in experiment.STEP_SIZES:   # only what the rule reads: in range, last step
-    predictions = experiment.adapted_predictions(sess, model, feed, alpha, ('in_range',),
+  for alpha in evaluation.STEP_SIZES:   # only what the rule reads: in range, last step
+    predictions = evaluation.adapted_predictions(sess, model, feed, alpha, ('in_range',),
                                                  (FINAL_STEP,))
-    errors[alpha] = experiment.losses_of(feed, predictions)['in_range'][0] / tasks['variance']
-  return experiment.choose_step_size(errors)
+    errors[alpha] = evaluation.losses_of(feed, predictions)['in_range'][0] / tasks['variance']
+  return evaluation.choose_step_size(errors)
 
 
 def works(row: dict) -> bool:
@@ -149,7 +152,7 @@ class Evaluation:
   curves: Dict[int, np.ndarray]              # step -> [len(plotted), 2 GRID_POINTS]
 
 
-def evaluate_model(sess, model, settings: experiment.Settings, point: study_points.Point, k: int,
+def evaluate_model(sess, model, settings: run_settings.Settings, point: study_points.Point, k: int,
                    num_tasks: int, seed: int, validated: bool) -> Evaluation:
   """The restored model on a point at K=k, with its own alpha or one chosen on validation tasks."""
   alpha = validated_alpha(sess, model, point, k, num_tasks) if validated else settings.alpha
@@ -158,14 +161,14 @@ def evaluate_model(sess, model, settings: experiment.Settings, point: study_poin
   return Evaluation(alpha, errors, plotted, {s: c[plotted] for s, c in curves.items()})
 
 
-def distribution_key(settings: experiment.Settings, point: study_points.Point) -> tuple:
+def distribution_key(settings: run_settings.Settings, point: study_points.Point) -> tuple:
   """What one model's evaluation on a point depends on: the task distribution and
   whether its step size is chosen on validation tasks (the last element)."""
   return point.family, point.task_ranges, settings.method == BASELINE or point.tuned_alpha
 
 
 def evaluate_points(points: List[study_points.Point], logdir: str, num_tasks: int, seed: int,
-                    base: experiment.Settings = study_points.STUDY_BASE,
+                    base: run_settings.Settings = study_points.STUDY_BASE,
                     workers: int = utils.WORKERS) -> Dict[str, Dict[int, Dict[str, Evaluation]]]:
   """{point: {K: {role: Evaluation}}}, `workers` threads at a time, each
   restoring models into its own graph. Points that are one distribution for a
@@ -178,7 +181,7 @@ def evaluate_points(points: List[study_points.Point], logdir: str, num_tasks: in
       jobs.setdefault(key, (settings, []))[1].append((point, role))
   results = {p.name: {k: {} for k in EVAL_KS} for p in points}
 
-  def evaluate_distribution(graphs: experiment.TestGraphs, job: tuple):
+  def evaluate_distribution(graphs: evaluation.TestGraphs, job: tuple):
     (path, (*_, validated)), (settings, uses) = job, jobs[job]
     sess, model = graphs.restored(dataclasses.replace(settings, test_num_updates=FINAL_STEP),
                                   path)
@@ -191,7 +194,7 @@ def evaluate_points(points: List[study_points.Point], logdir: str, num_tasks: in
   # Validated evaluations try every step size: they start first. A model's
   # evaluations are adjacent, so a worker restores it once for several.
   order = sorted(jobs, key=lambda job: (not job[1][-1], job[0]))
-  utils.thread_map(evaluate_distribution, order, workers, per_worker=experiment.TestGraphs)
+  utils.thread_map(evaluate_distribution, order, workers, per_worker=evaluation.TestGraphs)
   return {name: {k: {role: by_role[role] for role in study_points.ROLES}
                  for k, by_role in by_k.items()} for name, by_k in results.items()}
 
@@ -252,7 +255,7 @@ def write_point(point: study_points.Point, evaluations, stem: str, num_tasks: in
       'good_nmse': GOOD_NMSE, 'split_fraction': SPLIT_FRACTION,
       'far_fraction': FAR_FRACTION, 'results': summary(evaluations),
       **by_shape(point, evaluations, num_tasks, seed),
-      'sources': sources, 'code': experiment.code_version()})
+      'sources': sources, 'code': utils.code_version()})
   errors = evaluations[FIGURE_K]
   utils.write_csv(stem + '_tasks.csv',
                   ['task'] + [f'{r}_{p}_step{s}' for r, p, s in task_columns()],
@@ -280,19 +283,19 @@ def write_figure_data(point: study_points.Point, evaluations: Dict[str, Evaluati
 
 
 def evaluate(logdir: str, num_tasks: int, seed: int,
-             base: experiment.Settings = study_points.STUDY_BASE,
+             base: run_settings.Settings = study_points.STUDY_BASE,
              workers: int = utils.WORKERS) -> List[study_points.Point]:
   """Evaluates every trained point and writes its results files; the points done."""
   points = study_points.trained_points(logdir, base)
   if not points:
-    raise experiment.CommandError(
+    raise utils.CommandError(
         f'no trained robustness points in {study_points.study_dir(logdir)}; '
         'train them with --mode=point')
   evaluations = evaluate_points(points, logdir, num_tasks, seed, base, workers)
   results_dir = points_dir(logdir)
   os.makedirs(results_dir, exist_ok=True)
   for point in points:
-    sources = {role: experiment.checkpoint_source(path)
+    sources = {role: checkpoints.checkpoint_source(path)
                for role, (_, path) in study_points.role_models(point, logdir, base).items()}
     stem = os.path.join(results_dir, point.name)
     write_point(point, evaluations[point.name], stem, num_tasks, seed, sources)

@@ -7,9 +7,8 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
-import experiment
+import benchmark
 import FunGenerator
-import grouped
 import plots
 import utils
 from study import points as study_points
@@ -417,16 +416,16 @@ def shape_findings(stats: Dict[str, dict], results: Dict[str, dict],
 
 def training_time_text(logdir: str, base=study_points.STUDY_BASE) -> str:
   jobs = study_points.training_jobs(list(POINTS), logdir, base)
-  return grouped.training_time_text(sorted(job.path for job in jobs),
-                                    f'the study\'s {len(jobs)} models ({len(POINTS)} points '
-                                    'share some)')
+  return benchmark.training_time_text(sorted(job.path for job in jobs),
+                                      f'the study\'s {len(jobs)} models ({len(POINTS)} points '
+                                      'share some)')
 
 
 def saved_results(logdir: str):
   """(results, ceilings): every evaluated point's and shape point's ceiling file."""
   results = read_point_files(logdir, POINTS)
   if not results:
-    raise experiment.CommandError(
+    raise utils.CommandError(
         f'no robustness results in {protocols.points_dir(logdir)}; evaluate first '
         '(--mode=report)')
   return results, read_point_files(logdir, CEILING_POINTS, '_ceiling')

@@ -1,25 +1,25 @@
 """Main.py end to end on tiny runs: config, checkpoints, resume, evaluation files."""
 import csv
+import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ['--meta_iterations=200', '--iterations_per_run=50', '--save_interval=100',
-        '--print_interval=100', '--hidden=10,10']
+import helpers
+
+RUN = dataclasses.replace(helpers.TINY, meta_iterations=200, iterations_per_run=50,
+                          hidden=(10, 10))
+# The model's flags (meta_iterations first: a test drops it), then the intervals.
+TINY = (helpers.flags_of(RUN, 'meta_iterations', 'iterations_per_run', 'hidden')
+        + ['--save_interval=100', '--print_interval=100'])
 EVAL = ['--num_eval_tasks=40']
 
 
-def main(*args, check=True):
-  result = subprocess.run([sys.executable, os.path.join(ROOT, 'Main.py'), *args],
-                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=300)
-  if check:
-    assert result.returncode == 0, result.stderr
+def main(*args):
+  result = helpers.run_main(*args)
+  assert result.returncode == 0, result.stderr
   return result
 
 

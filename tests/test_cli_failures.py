@@ -7,36 +7,22 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-import experiment
-from experiment import CommandError
+import checkpoints
+import helpers
+from helpers import assert_one_line_error
+from utils import CommandError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ['--hidden=8,8', '--iterations_per_run=20']
+TINY = helpers.flags_of(helpers.TINY, 'hidden', 'iterations_per_run')
 TRAIN = ['--mode=train', '--print_interval=100', *TINY]
 EVAL = ['--mode=eval', '--num_eval_tasks=20']
 
 
-def command(logdir, *args):
-  return [sys.executable, os.path.join(ROOT, 'Main.py'), f'--logdir={logdir}', *args]
-
-
 def run(logdir, *args):
-  return subprocess.run(command(logdir, *args), cwd=ROOT, stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
-
-
-def assert_one_line_error(result, *fragments):
-  assert result.returncode != 0
-  lines = result.stderr.strip().splitlines()
-  assert len(lines) == 1, result.stderr
-  assert lines[0].startswith('error: ')
-  for fragment in fragments:
-    assert fragment in lines[0], lines[0]
+  return helpers.run_main(f'--logdir={logdir}', *args)
 
 
 def latest_step(path):
@@ -142,7 +128,8 @@ def wait_for(predicate, timeout=120):
 def test_interrupted_training_resumes(tmp_path, sig):
   path = str(tmp_path / 'k')
   args = [*TRAIN, '--exp_name=k', '--save_interval=200']
-  process = subprocess.Popen(command(tmp_path, *args, '--meta_iterations=100000'), cwd=ROOT,
+  process = subprocess.Popen(helpers.main_command(f'--logdir={tmp_path}', *args,
+                                                  '--meta_iterations=100000'), cwd=helpers.ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              universal_newlines=True)
   wait_for(lambda: os.path.exists(os.path.join(path, 'checkpoint')))
@@ -155,7 +142,7 @@ def test_interrupted_training_resumes(tmp_path, sig):
   saved = latest_step(path)
   assert saved > 0
   # A kill between the save and the rename of its config leaves the pending one.
-  assert experiment.read_config(path)[1][-1]['end'] == saved
+  assert checkpoints.read_config(path)[1][-1]['end'] == saved
   total = saved + 200
   result = run(tmp_path, *args, f'--meta_iterations={total}', '--resume')
   assert result.returncode == 0, result.stderr

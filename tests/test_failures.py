@@ -1,29 +1,29 @@
 """Every failure a user can cause or meet ends in one line and a non-zero exit,
 and leaves the last good checkpoint and results as they were."""
-import json
+import dataclasses
 import os
 import resource
 import shutil
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
 
-import experiment
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = experiment.Settings(K=5, meta_batch_size=4, meta_iterations=40, hidden=(8, 8),
-                           iterations_per_run=20)
+import checkpoints
+import evaluation
+import helpers
+from helpers import TINY, assert_one_line_error
+import training
+import utils
+tf = utils.quiet_tensorflow()
 
 
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
   """A tiny trained and evaluated model; tests work on copies of its folder."""
   path = str(tmp_path_factory.mktemp('logs') / 'm')
-  experiment.train(TINY, path, print_interval=1000, save_interval=20)
-  experiment.evaluate(TINY, path, 5, 20, 1, TINY.alpha)
+  training.train(TINY, path, print_interval=1000, save_interval=20)
+  evaluation.evaluate(TINY, path, 5, 20, 1, TINY.alpha)
   return path
 
 
@@ -44,19 +44,12 @@ def snapshot(path):
   return files
 
 
-def main(path, *args, preexec_fn=None, **popen):
-  command = [sys.executable, os.path.join(ROOT, 'Main.py'), f'--logdir={os.path.dirname(path)}',
-             f'--exp_name={os.path.basename(path)}', *args]
-  return subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                        universal_newlines=True, timeout=300, preexec_fn=preexec_fn)
+def folder_flags(path):
+  return [f'--logdir={os.path.dirname(path)}', f'--exp_name={os.path.basename(path)}']
 
 
-def assert_one_line(result, code, *fragments):
-  lines = result.stderr.strip().splitlines()
-  assert result.returncode == code and len(lines) == 1, result.stderr
-  assert lines[0].startswith('error: ')
-  for fragment in fragments:
-    assert fragment in lines[0], lines[0]
+def main(path, *args, preexec_fn=None):
+  return helpers.run_main(*folder_flags(path), *args, preexec_fn=preexec_fn)
 
 
 def data_file(path):
@@ -64,7 +57,7 @@ def data_file(path):
 
 
 def tf_checkpoint(path):
-  return experiment.tf.train.latest_checkpoint(path)
+  return tf.train.latest_checkpoint(path)
 
 
 @pytest.mark.parametrize('damage', ['truncate data', 'truncate index', 'delete data'])
@@ -76,17 +69,17 @@ def test_a_broken_checkpoint_is_one_line_and_nothing_changes(copy, damage):
   else:
     os.remove(target)
   before = snapshot(copy)
-  with pytest.raises(experiment.CommandError, match='model.ckpt-40 cannot be read'):
-    experiment.evaluate(TINY, copy, 5, 20, 1, TINY.alpha)
-  with pytest.raises(experiment.CommandError, match='model.ckpt-40 cannot be read'):
-    experiment.train(experiment.dataclasses.replace(TINY, meta_iterations=60), copy, resume=True)
+  with pytest.raises(utils.CommandError, match='model.ckpt-40 cannot be read'):
+    evaluation.evaluate(TINY, copy, 5, 20, 1, TINY.alpha)
+  with pytest.raises(utils.CommandError, match='model.ckpt-40 cannot be read'):
+    training.train(dataclasses.replace(TINY, meta_iterations=60), copy, resume=True)
   assert snapshot(copy) == before
 
 
 def test_broken_checkpoint_on_the_command_line(copy):
   with open(data_file(copy), 'r+b') as f:
     f.truncate(10)
-  assert_one_line(main(copy, '--mode=eval'), 1, 'cannot be read', 'retrain')
+  assert_one_line_error(main(copy, '--mode=eval'), 'cannot be read', 'retrain', code=1)
 
 
 @pytest.mark.parametrize('config', ['{"settings": {"method": "ma', '{"versions": {}}',
@@ -94,8 +87,8 @@ def test_broken_checkpoint_on_the_command_line(copy):
 def test_a_broken_config_is_one_line(copy, config):
   with open(os.path.join(copy, 'config.json'), 'w') as f:
     f.write(config)
-  with pytest.raises(experiment.CommandError, match='config.json is unreadable'):
-    experiment.load_settings(copy)
+  with pytest.raises(utils.CommandError, match='config.json is unreadable'):
+    checkpoints.load_settings(copy)
 
 
 def file_size_limit(limit):
@@ -110,16 +103,16 @@ def test_a_failed_result_write_keeps_the_old_file(copy):
   before = snapshot(copy)
   result = main(copy, '--mode=eval', '--num_eval_tasks=20', '--eval_seed=1',
                 preexec_fn=file_size_limit(1000))
-  assert_one_line(result, 1, 'eval_K5.json: File too large')
+  assert_one_line_error(result, 'eval_K5.json: File too large', code=1)
   assert snapshot(copy) == before          # no eval file replaced, no .tmp left
 
 
 def test_a_failed_checkpoint_save_keeps_the_last_good_one(copy):
   before = snapshot(copy)
-  result = main(copy, '--mode=train', '--resume', '--K=5', '--meta_batch_size=4',
-                '--hidden=8,8', '--iterations_per_run=20', '--meta_iterations=60',
-                preexec_fn=file_size_limit(600))
-  assert_one_line(result, 1, 'cannot save a checkpoint', 'model.ckpt-40', '--resume')
+  result = main(copy, '--mode=train', '--resume',
+                *helpers.flags_of(TINY, 'K', 'meta_batch_size', 'hidden', 'iterations_per_run'),
+                '--meta_iterations=60', preexec_fn=file_size_limit(600))
+  assert_one_line_error(result, 'cannot save a checkpoint', 'model.ckpt-40', '--resume', code=1)
   after = snapshot(copy)
   assert {n: after[n] for n in before if not n.startswith('events')} == {
       n: before[n] for n in before if not n.startswith('events')}
@@ -128,11 +121,10 @@ def test_a_failed_checkpoint_save_keeps_the_last_good_one(copy):
 
 def test_an_interrupted_evaluation_exits_130_and_keeps_the_results(copy):
   before = snapshot(copy)
-  command = [sys.executable, os.path.join(ROOT, 'Main.py'), f'--logdir={os.path.dirname(copy)}',
-             f'--exp_name={os.path.basename(copy)}', '--mode=eval', '--eval_k=5',
-             '--num_eval_tasks=400000']
-  process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             universal_newlines=True)
+  command = helpers.main_command(*folder_flags(copy), '--mode=eval', '--eval_k=5',
+                                 '--num_eval_tasks=400000')
+  process = subprocess.Popen(command, cwd=helpers.ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, universal_newlines=True)
   assert 'evaluated' in process.stdout.readline()     # the progress line of the first batch
   process.send_signal(signal.SIGINT)
   _, stderr = process.communicate(timeout=120)
@@ -147,7 +139,7 @@ def test_leftovers_of_a_killed_save_are_removed_by_the_next_run(copy):
   for leftover in ('model.ckpt-60.data-00000-of-00001.tempstate123', 'config.json.tmp999',
                    'checkpoint.tmp3f2a'):
     open(os.path.join(copy, leftover), 'w').close()
-  experiment.train(experiment.dataclasses.replace(TINY, meta_iterations=60), copy, resume=True)
+  training.train(dataclasses.replace(TINY, meta_iterations=60), copy, resume=True)
   files = os.listdir(copy)
   assert not [f for f in files if 'tempstate' in f or '.tmp' in f], files
   assert sorted(f for f in files if f.endswith('.index')) == [
@@ -159,9 +151,9 @@ def test_a_kill_between_checkpoint_and_config_loses_nothing(copy):
   killed in between, the pending config is the one that describes the checkpoint;
   a pending config of a step never saved is dropped."""
   config = os.path.join(copy, 'config.json')
-  os.replace(config, experiment.pending_config(copy, 40))
-  shutil.copy(experiment.pending_config(copy, 40), experiment.pending_config(copy, 60))
-  assert experiment.load_settings(copy) == TINY
-  experiment.train(experiment.dataclasses.replace(TINY, meta_iterations=80), copy, resume=True)
+  os.replace(config, checkpoints.pending_config(copy, 40))
+  shutil.copy(checkpoints.pending_config(copy, 40), checkpoints.pending_config(copy, 60))
+  assert checkpoints.load_settings(copy) == TINY
+  training.train(dataclasses.replace(TINY, meta_iterations=80), copy, resume=True)
   assert not [f for f in os.listdir(copy) if f.startswith('config.json.step')]
-  assert experiment.read_config(copy)[1][-1] == {'start': 40, 'end': 80, 'beta': TINY.beta}
+  assert checkpoints.read_config(copy)[1][-1] == {'start': 40, 'end': 80, 'beta': TINY.beta}

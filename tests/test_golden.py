@@ -6,16 +6,16 @@ After an intended change, regenerate the small golden file with
 """
 import os
 import shutil
-import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import experiment  # pylint: disable=wrong-import-position
-from study import points  # pylint: disable=wrong-import-position
-from study import protocols  # pylint: disable=wrong-import-position
-import utils  # pylint: disable=wrong-import-position
+from helpers import ROOT   # first: run as a script, this file needs ROOT on sys.path
+import checkpoints
+import evaluation
+import sampling
+from study import points
+from study import protocols
+import utils
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'golden.json')
 GOLDEN_MODELS = ('paper/maml_K10_seed1', 'paper/maml_fo_K10_seed1', 'paper/oracle_K10_seed1',
@@ -30,10 +30,10 @@ def golden_numbers() -> dict:
   numbers = {}
   for model in GOLDEN_MODELS:
     path = os.path.join(ROOT, 'logs', model)
-    settings = experiment.load_settings(path)
-    tasks = experiment.evaluation_tasks(settings, GOLDEN_K, GOLDEN_TASKS, GOLDEN_SEED)
-    with experiment.restored(settings, path) as (sess, model_graph):
-      losses = experiment.losses_of(tasks, experiment.adapted_predictions(
+    settings = checkpoints.load_settings(path)
+    tasks = sampling.evaluation_tasks(settings, GOLDEN_K, GOLDEN_TASKS, GOLDEN_SEED)
+    with evaluation.restored(settings, path) as (sess, model_graph):
+      losses = evaluation.losses_of(tasks, evaluation.adapted_predictions(
           sess, model_graph, tasks, settings.alpha, ('query',)))['query']
     numbers[model] = {str(s): losses[s].tolist() for s in STEPS}
   return numbers
@@ -60,8 +60,8 @@ def test_a_shipped_paper_evaluation_is_reproduced_exactly(tmp_path):
   copy = str(tmp_path / 'maml_K5_seed2')
   copy_checkpoint(shipped, copy)
   before = utils.read_json(os.path.join(shipped, 'eval_K5.json'))
-  settings = experiment.load_settings(copy)
-  experiment.evaluate(settings, copy, 5, before['num_tasks'], before['eval_seed'],
+  settings = checkpoints.load_settings(copy)
+  evaluation.evaluate(settings, copy, 5, before['num_tasks'], before['eval_seed'],
                       before['alpha'])
   after = utils.read_json(os.path.join(copy, 'eval_K5.json'))
   assert after['query'] == before['query'] and after['grid'] == before['grid']

@@ -8,15 +8,17 @@ import sys
 import numpy as np
 import pytest
 
-import experiment
+import checkpoints
+import evaluation
 import grouped
-import maml
+import helpers
+import run_settings
+import training
 import utils
 tf = utils.quiet_tensorflow()
+import maml  # pylint: disable=wrong-import-position
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = experiment.Settings(K=5, meta_batch_size=4, meta_iterations=200, hidden=(8, 8),
-                           iterations_per_run=50)
+TINY = dataclasses.replace(helpers.TINY, meta_iterations=200, iterations_per_run=50)
 # Same graph, different seeds and task families: one group.
 MODELS = {'maml_seed1': TINY,
           'maml_seed2_linear': dataclasses.replace(TINY, seed=2, family='linear'),
@@ -43,7 +45,7 @@ def trained(tmp_path_factory):
   extra = {f'maml_seed{seed}_extra': dataclasses.replace(TINY, seed=seed) for seed in (5, 6)}
   grouped.train_models(jobs(together, {**MODELS, **extra}), workers=2, **INTERVALS)
   for job in jobs(alone):
-    experiment.train(job.settings, job.path, **INTERVALS)
+    training.train(job.settings, job.path, **INTERVALS)
   return together, alone
 
 
@@ -57,13 +59,13 @@ def test_plan_groups_by_graph_and_splits_large_groups(tmp_path):
 
 
 def test_initial_theta_is_the_solo_models(tmp_path):
-  config = experiment.model_config(dataclasses.replace(TINY, seed=7))
+  config = run_settings.model_config(dataclasses.replace(TINY, seed=7))
   tf.reset_default_graph()
   model = maml.MAML(config)
   with tf.Session() as sess:
     sess.run(tf.global_variables_initializer())
     alone = sess.run(model.theta)
-  together = grouped.initial_theta(config)
+  together = training.initial_theta(config)
   assert sorted(alone) == sorted(together)
   for name in alone:
     np.testing.assert_array_equal(together[name], alone[name])
@@ -88,16 +90,16 @@ def test_grouped_folders_hold_what_a_solo_run_writes(trained):
   together, alone = trained
   for name, settings in MODELS.items():
     path = os.path.join(together, name)
-    saved, history = experiment.read_config(path)
+    saved, history = checkpoints.read_config(path)
     assert saved == settings
-    assert history == experiment.read_config(os.path.join(alone, name))[1]
+    assert history == checkpoints.read_config(os.path.join(alone, name))[1]
     assert len(tf.train.get_checkpoint_state(path).all_model_checkpoint_paths) == 2
     record = utils.read_json(os.path.join(path, 'training_seconds.json'))
     assert record['seconds'] * record['models_in_group'] == pytest.approx(
         record['group_seconds'])
     assert [p for p in os.listdir(path) if p.startswith('events.')]
-    assert experiment.checkpoint_step(path) == settings.meta_iterations
-    with experiment.restored(settings, path) as (sess, model):   # evaluation reads it
+    assert checkpoints.checkpoint_step(path) == settings.meta_iterations
+    with evaluation.restored(settings, path) as (sess, model):   # evaluation reads it
       assert np.all(np.isfinite(sess.run(model.theta)['w2']))
 
 
@@ -119,11 +121,12 @@ def test_a_finished_group_is_skipped_and_a_longer_one_resumes_exactly(trained, t
 
 INTERRUPTED = """
 import sys
-import experiment, grouped
-from tests.test_grouped import jobs, LONG
+sys.path.insert(0, 'tests')    # where this file and its helpers are
+import grouped, utils
+from test_grouped import jobs, LONG
 try:
   grouped.train_models(jobs(sys.argv[1], LONG), print_interval=10, save_interval=10 ** 6)
-except experiment.CommandError as e:
+except utils.CommandError as e:
   print(f'error: {e}', file=sys.stderr)
   sys.exit(e.exit_code)
 """
@@ -138,7 +141,7 @@ def test_sigint_saves_every_model_and_a_rerun_resumes_exactly(tmp_path):
   group's models at the same iteration); continuing from there to a common
   count equals training straight to it."""
   logdir = str(tmp_path / 'interrupted')
-  process = subprocess.Popen([sys.executable, '-c', INTERRUPTED, logdir], cwd=ROOT,
+  process = subprocess.Popen([sys.executable, '-c', INTERRUPTED, logdir], cwd=helpers.ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              universal_newlines=True)
   started = set()
@@ -152,7 +155,7 @@ def test_sigint_saves_every_model_and_a_rerun_resumes_exactly(tmp_path):
   lines = stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith(
       'error: SIGINT: stopped; the running groups saved their models at iteration'), stderr
-  steps = {name: experiment.checkpoint_step(os.path.join(logdir, name)) for name in LONG}
+  steps = {name: checkpoints.checkpoint_step(os.path.join(logdir, name)) for name in LONG}
   assert steps['maml_seed1'] == steps['maml_seed2_linear']
   assert all(0 < step < 10 ** 6 for step in steps.values())
   total = max(steps.values()) + 30
@@ -164,7 +167,7 @@ def test_sigint_saves_every_model_and_a_rerun_resumes_exactly(tmp_path):
     resumed = checkpoint_tensors(os.path.join(logdir, name))
     for variable, value in checkpoint_tensors(os.path.join(straight, name)).items():
       np.testing.assert_array_equal(resumed[variable], value, err_msg=f'{name} {variable}')
-    history = experiment.read_config(os.path.join(logdir, name))[1]
+    history = checkpoints.read_config(os.path.join(logdir, name))[1]
     assert [(h['start'], h['end']) for h in history] == [(0, steps[name]),
                                                          (steps[name], total)]
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from helpers import random_tasks, random_theta
 import utils
 tf = utils.quiet_tensorflow()
 import maml  # pylint: disable=wrong-import-position
@@ -12,20 +13,10 @@ ALPHA = 0.1          # large enough that second-order terms are clearly visible
 FD_EPS = 1e-6
 
 
-def random_theta(config, rng, std=0.7):
-  """theta as numpy arrays; a large std keeps ReLU pre-activations away from 0."""
-  sizes = maml.layer_sizes(config)
-  theta = {}
-  for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-    theta[f'w{i}'] = rng.normal(0, std, (fan_in, fan_out))
-    theta[f'b{i}'] = rng.normal(0, std, (fan_out,))
-  return theta
-
-
-def random_tasks(rng, num_tasks, k):
-  x = rng.uniform(-2, 2, (num_tasks, 2 * k, 1))
-  y = np.sin(x) * rng.uniform(0.5, 2, (num_tasks, 1, 1))
-  return (x[:, :k], y[:, :k]), (x[:, k:], y[:, k:])
+def support_and_query(rng, num_tasks, k):
+  """helpers.random_tasks as ((xa, ya), (xb, yb))."""
+  xa, ya, xb, yb = random_tasks(rng, num_tasks, k)
+  return (xa, ya), (xb, yb)
 
 
 class MetaGraph:
@@ -64,8 +55,8 @@ class MetaGradientTest(tf.test.TestCase):
     super().setUp()
     tf.reset_default_graph()
     self.rng = np.random.RandomState(0)
-    self.values = random_theta(SMALL, self.rng)
-    self.support, self.query = random_tasks(self.rng, num_tasks=3, k=4)
+    self.values = random_theta(maml.layer_sizes(SMALL), self.rng)
+    self.support, self.query = support_and_query(self.rng, num_tasks=3, k=4)
 
   def meta_gradient(self, num_steps, first_order):
     graph = MetaGraph(self.values, num_steps, first_order, self.support, self.query)
@@ -127,8 +118,8 @@ class BatchingTest(tf.test.TestCase):
 
   def test_meta_batch_equals_tasks_one_at_a_time(self):
     rng = np.random.RandomState(1)
-    values = random_theta(SMALL, rng)
-    support, query = random_tasks(rng, num_tasks=4, k=5)
+    values = random_theta(maml.layer_sizes(SMALL), rng)
+    support, query = support_and_query(rng, num_tasks=4, k=5)
     names = sorted(values)
     theta = {n: tf.constant(v) for n, v in values.items()}
 

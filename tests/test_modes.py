@@ -3,19 +3,21 @@ are what evaluation uses, one run per folder, resume keeps its history."""
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 
 from absl import flags
 import pytest
 
-import experiment
+import checkpoints
+import helpers
+from helpers import ROOT
 import Main
+import regenerate
+import run_settings
+import utils
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = flags.FLAGS
-TINY = ['--hidden=8,8', '--iterations_per_run=20', '--K=5', '--meta_batch_size=4']
+TINY = helpers.flags_of(helpers.TINY, 'hidden', 'iterations_per_run', 'K', 'meta_batch_size')
 
 
 def read_json(path):
@@ -40,7 +42,7 @@ def test_each_mode_refuses_the_flags_it_does_not_use(main, mode, tmp_path):
       continue
     # The flag's own default value: refused for being given, not for its value.
     given = f'--{name}=1' if FLAGS[name].default is None else FLAGS[name].serialize()
-    with pytest.raises(experiment.CommandError, match=f'--{name} does not apply to --mode={mode}'):
+    with pytest.raises(utils.CommandError, match=f'--{name} does not apply to --mode={mode}'):
       main(f'--mode={mode}', given, *logdir)
   assert os.listdir(str(tmp_path)) == []
 
@@ -72,7 +74,7 @@ def test_eval_uses_the_checkpoint_settings_and_its_own_flags(main, trained):
   assert len(source['sha256']) == 16 and stats['code']['sources_sha256']
   for flag, hint in (('--K=10', '--eval_k'), ('--alpha=0.5', '--eval_alpha'),
                      ('--seed=2', '--eval_seed'), ('--amplitude=0.1,10', 'trained with')):
-    with pytest.raises(experiment.CommandError, match=hint):
+    with pytest.raises(utils.CommandError, match=hint):
       main(*base, flag)
 
 
@@ -82,7 +84,7 @@ def test_report_refuses_model_flags_and_changes_nothing(main, tmp_path):
   shutil.copytree(os.path.join(ROOT, 'logs', 'paper'), str(copy / 'paper'))
   before = {f: os.path.getmtime(os.path.join(d, f)) for d, _, fs in os.walk(str(copy)) for f in fs}
   for flag in ('--seed=2', '--K=5', '--first_order', '--family=sum', '--alpha=0.1'):
-    with pytest.raises(experiment.CommandError, match='defined by the project'):
+    with pytest.raises(utils.CommandError, match='defined by the project'):
       main('--mode=report', f'--logdir={copy}', flag)
   after = {f: os.path.getmtime(os.path.join(d, f)) for d, _, fs in os.walk(str(copy)) for f in fs}
   assert before == after
@@ -91,7 +93,8 @@ def test_report_refuses_model_flags_and_changes_nothing(main, tmp_path):
 def test_reproduce_writes_its_readme_and_figures_beside_its_checkpoints(main, tmp_path):
   FLAGS.unparse_flags()
   FLAGS(['Main.py', '--mode=reproduce', f'--logdir={tmp_path}'])
-  img_dir, readme = Main.report_outputs()
+  img_dir, readme = regenerate.reproduce_outputs(FLAGS.logdir, Main.if_given('img_dir'),
+                                                 Main.if_given('readme'))
   assert img_dir == os.path.join(str(tmp_path), 'Img')
   assert readme == os.path.join(str(tmp_path), 'README.md')
   with open(readme) as f, open(os.path.join(ROOT, 'README.md')) as shipped:
@@ -101,14 +104,11 @@ def test_reproduce_writes_its_readme_and_figures_beside_its_checkpoints(main, tm
 def test_a_second_run_in_the_same_folder_stops_at_once(trained):
   """This process holds the folder; a training and an evaluation started there stop."""
   logdir, path = trained
-  with experiment.folder_lock(path):
+  with checkpoints.folder_lock(path):
     for args in (['--mode=train', '--resume', '--meta_iterations=80', *TINY],
                  ['--mode=eval', '--num_eval_tasks=10']):
       start = time.time()
-      result = subprocess.run(
-          [sys.executable, os.path.join(ROOT, 'Main.py'), f'--logdir={logdir}',
-           '--exp_name=m', *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-          universal_newlines=True, timeout=120)
+      result = helpers.run_main(f'--logdir={logdir}', '--exp_name=m', *args, timeout=120)
       assert result.returncode == 1
       assert result.stderr.strip() == (f'error: {path} is in use by another run (pid '
                                        f'{os.getpid()}); wait for it to end or choose another '
@@ -120,14 +120,14 @@ def test_a_second_run_in_the_same_folder_stops_at_once(trained):
 def test_resume_keeps_history_honest(main, tmp_path):
   train = ['--mode=train', f'--logdir={tmp_path}', *TINY, '--save_interval=20']
   main(*train, '--meta_iterations=40')
-  path = os.path.join(str(tmp_path), experiment.experiment_name(Main.settings_from_flags()))
+  path = os.path.join(str(tmp_path), run_settings.experiment_name(Main.settings_from_flags()))
   config = read_json(os.path.join(path, 'config.json'))
   assert config['history'] == [{'start': 0, 'end': 40, 'beta': 0.001}]
   # Fewer iterations than the checkpoint holds: refused, nothing rewritten.
-  with pytest.raises(experiment.CommandError, match='already at iteration 40'):
+  with pytest.raises(utils.CommandError, match='already at iteration 40'):
     main(*train, '--meta_iterations=20', '--resume')
   # A resume that diverges at once saves nothing, so the config is unchanged.
-  with pytest.raises(experiment.CommandError, match='non-finite'):
+  with pytest.raises(utils.CommandError, match='non-finite'):
     main(*train, '--meta_iterations=400', '--resume', '--beta=1e30')
   assert read_json(os.path.join(path, 'config.json')) == config
   # Without --exp_name, resume finds the run although beta and the count changed.
@@ -140,12 +140,12 @@ def test_resume_keeps_history_honest(main, tmp_path):
 
 
 def test_refused_resume_and_diverged_start_write_nothing(main, tmp_path):
-  with pytest.raises(experiment.CommandError, match='--resume: no run'):
+  with pytest.raises(utils.CommandError, match='--resume: no run'):
     main('--mode=train', f'--logdir={tmp_path}', *TINY, '--resume')
-  with pytest.raises(experiment.CommandError, match='no trained checkpoint'):
+  with pytest.raises(utils.CommandError, match='no trained checkpoint'):
     main('--mode=train', f'--logdir={tmp_path}', *TINY, '--resume', '--exp_name=x')
   assert os.listdir(str(tmp_path)) == []
-  with pytest.raises(experiment.CommandError, match='non-finite'):
+  with pytest.raises(utils.CommandError, match='non-finite'):
     main('--mode=train', f'--logdir={tmp_path}', *TINY, '--exp_name=d', '--beta=1e30',
          '--meta_iterations=200')
   assert 'config.json' not in os.listdir(str(tmp_path / 'd'))

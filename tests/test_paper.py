@@ -5,15 +5,16 @@ import shutil
 
 import pytest
 
-import experiment
+import benchmark
+import checkpoints
+import evaluation
 import grouped
-import Main
+from helpers import ROOT
 import paper
+import regenerate
 from study import protocols as study_protocols
 from study import report as study_report
 import utils
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBSET = ('maml_K5_seed1', 'maml_K10_seed1', 'pretrain_K10_seed1')
 
 
@@ -48,7 +49,7 @@ def test_report_from_shipped_checkpoints(tmp_path, monkeypatch):
   grid, n_nonfinite = selection['grid'], selection['n_nonfinite']
   best = min(grid, key=lambda a: (n_nonfinite[a], grid[a]))
   assert selection['chosen'] == float(best)
-  assert set(map(float, grid)) == set(experiment.STEP_SIZES)
+  assert set(map(float, grid)) == set(evaluation.STEP_SIZES)
   assert stats['sources'][0]['step'] == 70000
   assert stats['sources'][0]['checkpoint'].endswith('maml_K5_seed1/model.ckpt-70000')
 
@@ -57,30 +58,30 @@ def test_the_performance_sections_read_their_records():
   """The benchmark table shows the grouped rows it finds; the reproduce sentence
   sums the parts it is given."""
   results = utils.read_json(os.path.join(ROOT, 'logs', 'benchmark.json'))
-  table = paper.benchmark_table(results)
-  key = grouped.benchmark_key('maml', grouped.GROUP_SIZE)
+  table = benchmark.benchmark_table(results)
+  key = benchmark.benchmark_key('maml', grouped.GROUP_SIZE)
   assert key in results
   assert (f'grouped meta-training, MAML: {grouped.WORKERS} groups of {grouped.GROUP_SIZE} models '
           f'at once | {results[key]:.0f} model-it/s') in table
   assert 'groups of 1 model at once' in table
   record = {'seconds': {'report': 180, 'ceiling': 120, 'training': 600}, 'total_seconds': 900,
             'models_trained': 145, 'workers': 2, 'cpu_count': 2}
-  assert paper.reproduce_text(record, 'r.json') == (
+  assert benchmark.reproduce_text(record, 'r.json') == (
       '`make reproduce` took 15.0 minutes of wall time (training 10.0, ceiling 2.0, report 3.0 '
       'minutes; 145 models trained, 2 workers on 2 cores), from `r.json`.')
-  record = {'seconds': dict(zip(paper.REPORT_PARTS, (4, 30, 20, 150, 16))),
+  record = {'seconds': dict(zip(benchmark.REPORT_PARTS, (4, 30, 20, 150, 16))),
             'total_seconds': 220, 'workers': 2, 'cpu_count': 2, 'num_eval_tasks': 600}
-  assert paper.report_text(record, 't.json') == (
+  assert benchmark.report_text(record, 't.json') == (
       '`make figures` took 3.7 minutes of wall time on its last run (start-up 4, paper '
       'evaluation 30, paper figures and tables 20, study evaluation 150, study figures and '
       'tables 16 seconds; 2 workers on 2 cores, 600 tasks per evaluation), from `t.json`; '
       'the aim of 2 minutes is not met.')
   record['total_seconds'] = 120
-  assert paper.report_text(record, 't.json').endswith('the aim of 2 minutes is met.')
+  assert benchmark.report_text(record, 't.json').endswith('the aim of 2 minutes is met.')
 
 
 def test_report_times_its_parts_into_its_record_and_the_readme(main, tmp_path, monkeypatch):
-  """Main.report's wiring: each part timed in order, the record written, the README
+  """regenerate.report's wiring: each part timed in order, the record written, the README
   sentence rewritten from it (the parts themselves are stubs here)."""
   calls = []
   for module, name in ((paper, 'evaluate_all'), (paper, 'write_report'),
@@ -91,13 +92,13 @@ def test_report_times_its_parts_into_its_record_and_the_readme(main, tmp_path, m
   main('--mode=report', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/img',
        f'--readme={readme}', '--num_eval_tasks=7')
   assert calls == ['evaluate_all', 'write_report', 'evaluate', 'report']
-  record = utils.read_json(str(tmp_path / paper.REPORT_RECORD))
-  assert set(record['seconds']) == set(paper.REPORT_PARTS)
+  record = utils.read_json(str(tmp_path / regenerate.REPORT_RECORD))
+  assert set(record['seconds']) == set(benchmark.REPORT_PARTS)
   assert record['total_seconds'] == pytest.approx(sum(record['seconds'].values()))
   assert record['num_eval_tasks'] == 7
   text = readme.read_text()
   assert 'old' not in text
-  assert paper.report_text(record, str(tmp_path / paper.REPORT_RECORD)) in text
+  assert benchmark.report_text(record, str(tmp_path / regenerate.REPORT_RECORD)) in text
 
 
 def test_one_figure_is_redrawn_alone_from_the_saved_results(main, tmp_path):
@@ -117,27 +118,27 @@ def test_one_figure_is_redrawn_alone_from_the_saved_results(main, tmp_path):
 
 def test_figure_names_and_missing_results_are_one_line_errors(main, tmp_path):
   for given in ('--figure=nope', '--figure=', '--figure=Fig3,paper_fig9'):
-    with pytest.raises(experiment.CommandError, match='allowed values are one or more of '
+    with pytest.raises(utils.CommandError, match='allowed values are one or more of '
                        'paper_fig2, .*robustness_summary$'):
       main('--mode=redraw', given, f'--img_dir={tmp_path}')
-  with pytest.raises(experiment.CommandError, match='--readme does not apply with --figure'):
+  with pytest.raises(utils.CommandError, match='--readme does not apply with --figure'):
     main('--mode=redraw', '--figure=Fig3', f'--readme={tmp_path}/R.md')
-  with pytest.raises(experiment.CommandError, match='no evaluated paper models'):
+  with pytest.raises(utils.CommandError, match='no evaluated paper models'):
     main('--mode=redraw', '--figure=paper_fig3', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/i')
-  with pytest.raises(experiment.CommandError, match='no robustness results'):
+  with pytest.raises(utils.CommandError, match='no robustness results'):
     main('--mode=redraw', '--figure=Fig1', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/i')
   assert os.listdir(str(tmp_path)) == []
 
 
 def test_report_stops_in_one_line_without_models_or_beside_another_report(main, tmp_path):
-  with pytest.raises(experiment.CommandError, match='no such folder'):
+  with pytest.raises(utils.CommandError, match='no such folder'):
     main('--mode=report', f'--logdir={tmp_path}/none', f'--img_dir={tmp_path}/img',
          f'--readme={tmp_path}/R.md')
-  with pytest.raises(experiment.CommandError, match='no trained paper models'):
+  with pytest.raises(utils.CommandError, match='no trained paper models'):
     main('--mode=report', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/img',
          f'--readme={tmp_path}/R.md')
-  with experiment.folder_lock(str(tmp_path)):
-    with pytest.raises(experiment.CommandError, match='is in use by another run'):
+  with checkpoints.folder_lock(str(tmp_path)):
+    with pytest.raises(utils.CommandError, match='is in use by another run'):
       main('--mode=report', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/img',
            f'--readme={tmp_path}/R.md')
   assert sorted(os.listdir(str(tmp_path))) == ['.lock']

@@ -4,12 +4,12 @@ retrain followed by `make figures` cannot leave a stale claim standing."""
 import os
 
 import grouped
+from helpers import ROOT
 import Main
 from study import protocols
 from study import report
 import utils
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER = os.path.join(ROOT, 'logs', 'paper')
 POINTS = os.path.join(ROOT, 'logs', 'robustness', 'points')
 PAPER_TABLE2 = {'pretrain': {1: 2.41, 5: 2.23, 10: 2.19}, 'maml': {1: 0.67, 5: 0.38, 10: 0.35}}

@@ -11,30 +11,16 @@ import dataclasses
 import numpy as np
 import pytest
 
-import experiment
+import evaluation
+from helpers import random_tasks, random_theta
+import run_settings
+import sampling
 import utils
 tf = utils.quiet_tensorflow()
 import maml  # pylint: disable=wrong-import-position
 
 ALPHA = 0.1           # large enough that second-order terms matter
 ADAM = {'beta1': 0.9, 'beta2': 0.999, 'epsilon': 1e-8}   # tf.train.AdamOptimizer's defaults
-
-
-def random_theta(sizes, rng, std=0.7):
-  """theta as numpy arrays; a large std keeps ReLU pre-activations away from 0."""
-  theta = {}
-  for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-    theta[f'w{i}'] = rng.normal(0, std, (fan_in, fan_out))
-    theta[f'b{i}'] = rng.normal(0, std, (fan_out,))
-  return theta
-
-
-def random_tasks(rng, num_tasks, k, iterations=None):
-  """(xa, ya, xb, yb), each [num_tasks, k, 1] (with a leading [iterations] if given)."""
-  lead = (iterations,) if iterations else ()
-  x = rng.uniform(-2, 2, lead + (num_tasks, 2 * k, 1))
-  y = np.sin(x) * rng.uniform(0.5, 2, lead + (num_tasks, 1, 1))
-  return x[..., :k, :], y[..., :k, :], x[..., k:, :], y[..., k:, :]
 
 
 # -------------------------------------------------- per-task TF reference --
@@ -249,17 +235,17 @@ def numpy_adapt(theta, support, inputs, alpha, steps):
 def test_test_time_graph_against_numpy():
   """Predictions after 0..3 steps with a non-default test alpha and non-zero
   weights, split between query and grid points, and their losses."""
-  settings = experiment.Settings(hidden=(7, 6), test_num_updates=3)
+  settings = run_settings.Settings(hidden=(7, 6), test_num_updates=3)
   rng = np.random.RandomState(3)
   values = random_theta([1, 7, 6, 1], rng, std=0.5)
-  tasks = experiment.evaluation_tasks(settings, 5, 4, seed=2)
+  tasks = sampling.evaluation_tasks(settings, 5, 4, seed=2)
   alpha = 0.05
   tf.reset_default_graph()
-  model = experiment.build_model(dataclasses.replace(settings))
+  model = run_settings.build_model(dataclasses.replace(settings))
   with tf.Session() as sess:
     sess.run([v.assign(values[n].astype(np.float32)) for n, v in model.theta.items()])
-    predictions = experiment.adapted_predictions(sess, model, tasks, alpha, ('query', 'grid'))
-  losses = experiment.losses_of(tasks, predictions)
+    predictions = evaluation.adapted_predictions(sess, model, tasks, alpha, ('query', 'grid'))
+  losses = evaluation.losses_of(tasks, predictions)
   for b in range(4):
     support = (tasks['support'][0][b], tasks['support'][1][b])
     for name in ('query', 'grid'):
@@ -268,4 +254,4 @@ def test_test_time_graph_against_numpy():
       expected_loss = np.mean((expected - tasks[name][1][b][:, 0]) ** 2, axis=1)
       np.testing.assert_allclose(losses[name][:, b], expected_loss, rtol=5e-4)
   assert predictions['query'].shape == (4, 4, 5, 1)
-  assert predictions['grid'].shape == (4, 4, experiment.GRID_POINTS, 1)
+  assert predictions['grid'].shape == (4, 4, run_settings.GRID_POINTS, 1)

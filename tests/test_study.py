@@ -7,9 +7,11 @@ import re
 import numpy as np
 import pytest
 
-import experiment
+import evaluation
 import grouped
 import FunGenerator
+import helpers
+import run_settings
 from study import points
 from study import protocols
 from study import report
@@ -23,8 +25,7 @@ def contains(text: str, number: str) -> bool:
   return re.search(r'(?<![\d.])' + re.escape(number), text) is not None
 
 
-BASE = experiment.Settings(meta_batch_size=4, meta_iterations=100, hidden=(8, 8),
-                           iterations_per_run=50)
+BASE = dataclasses.replace(helpers.TINY, K=10, meta_iterations=100, iterations_per_run=50)
 
 
 def test_protocol_regions_and_noise_free_grids():
@@ -66,7 +67,8 @@ def test_zero_network_error_is_mean_square_over_variance():
   normalised MSE of each region is mean(f^2) / var(f over the x range)."""
   point = points.SETTING_POINTS[0]
   tasks = protocols.protocol_tasks(point, k=5, num_tasks=6, seed=0)
-  model = experiment.build_model(dataclasses.replace(BASE, test_num_updates=protocols.FINAL_STEP))
+  model = run_settings.build_model(dataclasses.replace(BASE,
+                                                      test_num_updates=protocols.FINAL_STEP))
   with tf.Session() as sess:
     sess.run([v.initializer for v in model.theta.values()])
     sess.run([tf.assign(v, tf.zeros_like(v)) for v in model.theta.values()])
@@ -201,6 +203,6 @@ def test_step_size_rule_prefers_fewer_diverged_tasks_then_lower_mean():
   nan = float('nan')
   errors = {0.0: np.array([1.0, 1.0, 1.0]), 0.01: np.array([0.1, 0.1, nan]),
             0.1: np.array([0.5, 0.5, 0.5]), 0.3: np.array([0.4, 0.6, 0.6])}
-  assert experiment.choose_step_size(errors) == 0.1
+  assert evaluation.choose_step_size(errors) == 0.1
   errors[0.01] = np.array([0.1, 0.1, 0.2])
-  assert experiment.choose_step_size(errors) == 0.01
+  assert evaluation.choose_step_size(errors) == 0.01

@@ -7,10 +7,12 @@ import threading
 import numpy as np
 import pytest
 
-import experiment
+import checkpoints
+import evaluation
+from helpers import ROOT
+import sampling
 import utils
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER = os.path.join(ROOT, 'logs', 'paper')
 
 
@@ -58,19 +60,19 @@ def test_thread_map_stops_taking_items_after_a_failure():
 
 
 def query_losses(sess, model, tasks, alpha=0.01):
-  return experiment.losses_of(tasks, experiment.adapted_predictions(
+  return evaluation.losses_of(tasks, evaluation.adapted_predictions(
       sess, model, tasks, alpha, ('query',)))['query']
 
 
 def test_a_shared_graph_gives_what_each_checkpoints_own_graph_gives():
   names = ('maml_K10_seed1', 'pretrain_K10_seed1', 'maml_K5_seed2')
-  settings = {n: experiment.load_settings(os.path.join(PAPER, n)) for n in names}
-  tasks = experiment.evaluation_tasks(settings[names[0]], 10, 20, seed=3)
+  settings = {n: checkpoints.load_settings(os.path.join(PAPER, n)) for n in names}
+  tasks = sampling.evaluation_tasks(settings[names[0]], 10, 20, seed=3)
   alone = {}
   for name in names:
-    with experiment.restored(settings[name], os.path.join(PAPER, name)) as (sess, model):
+    with evaluation.restored(settings[name], os.path.join(PAPER, name)) as (sess, model):
       alone[name] = query_losses(sess, model, tasks)
-  with experiment.TestGraphs() as graphs:
+  with evaluation.TestGraphs() as graphs:
     for name in names:
       sess, model = graphs.restored(settings[name], os.path.join(PAPER, name))
       np.testing.assert_array_equal(query_losses(sess, model, tasks), alone[name])

@@ -1,0 +1,230 @@
+"""Every timing the project measures and reports: `make benchmark` (training
+speed alone and in groups, evaluation time; one warm-up/repeat rule for all),
+the wall time of each part of `make figures` and `make reproduce`, the
+training time of the shipped models, and the README table and sentences made
+from those records."""
+import concurrent.futures
+import dataclasses
+import json
+import os
+import threading
+import time
+from typing import Callable, List
+
+import numpy as np
+
+import checkpoints
+import evaluation
+import grouped
+import run_settings
+from run_settings import Settings
+import sampling
+import training
+import utils
+tf = utils.quiet_tensorflow()
+
+WARMUP_RUNS = 2          # measurements run and discarded before the timed repeats
+BENCHMARK_EVAL_TASKS = 600
+BENCHMARK_GROUP_SIZES = (1, 4, grouped.GROUP_SIZE, 8, 16)
+RESULTS_FILE = 'benchmark.json'   # in --logdir
+# The parts of `make figures` (--mode=report) and `make reproduce`, in the
+# order they run; their records hold the seconds of each.
+REPORT_PARTS = ('start-up', 'paper evaluation', 'paper figures and tables', 'study evaluation',
+                'study figures and tables')
+REPRODUCE_PARTS = ('training', 'ceiling', 'report')
+REPORT_AIM_MINUTES = 2    # the project's aim for `make figures` on a 2-core machine
+SOLO_CASES = {   # name -> changes to the benchmarked settings
+    'meta_iterations_per_second': {},
+    'meta_iterations_per_second_5_steps': {'num_updates': 5},
+    'meta_iterations_per_second_first_order': {'first_order': True},
+    'meta_iterations_per_second_one_run_per_iteration': {'iterations_per_run': 1},
+}
+EVAL_CASE = 'eval_seconds_600_tasks'
+
+
+# -------------------------------------------------------- how to measure --
+
+def repeated(measure: Callable[[], float], repeats: int) -> List[float]:
+  """`repeats` values of measure(), after WARMUP_RUNS whose values are dropped."""
+  return [measure() for _ in range(WARMUP_RUNS + repeats)][WARMUP_RUNS:]
+
+
+def window_rate(run_chunk: Callable[[], int], seconds: float) -> float:
+  """Iterations per second of run_chunk() (which returns the iterations it
+  ran), called at least once however short the window, and until `seconds` pass."""
+  start = time.perf_counter()
+  done = run_chunk()
+  while time.perf_counter() - start < seconds:
+    done += run_chunk()
+  return done / (time.perf_counter() - start)
+
+
+def training_speed(settings: Settings, repeats: int, seconds: float) -> List[float]:
+  """Meta-iterations per second of one model's training loop, data generation included."""
+  model = run_settings.build_model(settings)
+  chunk = settings.iterations_per_run
+  with tf.Session(config=utils.session_config()) as sess:
+    sess.run(tf.global_variables_initializer())
+    step = 0
+
+    def run_chunk():
+      nonlocal step
+      data = sampling.training_chunk(settings, step, chunk)
+      sess.run(model.train_op, dict(zip(model.train_feeds, data)))
+      step += chunk
+      return chunk
+
+    return repeated(lambda: window_rate(run_chunk, seconds), repeats)
+
+
+def grouped_training_speed(settings: Settings, group_size: int, workers: int, repeats: int,
+                           seconds: float) -> List[float]:
+  """Model-iterations per second of `workers` groups of `group_size` models
+  (seeds 1..group_size) training at once, data generation included."""
+  members = [dataclasses.replace(settings, seed=seed) for seed in range(1, group_size + 1)]
+  chunk = settings.iterations_per_run
+  barrier = threading.Barrier(workers)
+
+  def worker(_):
+    with tf.Graph().as_default():
+      model = training.build_group(members)
+      with tf.Session(config=utils.session_config(1, 1)) as sess:
+        sess.run(tf.global_variables_initializer())
+        training.load_initial_theta(model, members, sess)
+        step = 0
+
+        def run_chunk():
+          nonlocal step
+          sess.run(model.train_op, dict(zip(model.train_feeds,
+                                            training.group_chunk(members, step, chunk))))
+          step += chunk
+          return group_size * chunk
+
+        def window():
+          barrier.wait()     # the workers' windows overlap
+          return window_rate(run_chunk, seconds)
+        return repeated(window, repeats)
+
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    per_worker = list(pool.map(worker, range(workers)))
+  return [sum(rates) for rates in zip(*per_worker)]
+
+
+def evaluation_time(settings: Settings, repeats: int) -> List[float]:
+  """Seconds to evaluate 600 K-shot tasks at 0..10 steps on query and grid points."""
+  model = run_settings.build_model(settings)
+  with tf.Session(config=utils.session_config()) as sess:
+    sess.run(tf.global_variables_initializer())
+
+    def evaluate_once():
+      start = time.perf_counter()
+      tasks = sampling.evaluation_tasks(settings, settings.K, BENCHMARK_EVAL_TASKS, seed=0)
+      predictions = evaluation.adapted_predictions(sess, model, tasks, settings.alpha,
+                                                   ('query', 'grid'))
+      for losses in evaluation.losses_of(tasks, predictions).values():
+        utils.loss_statistics(losses)
+      return time.perf_counter() - start
+    return repeated(evaluate_once, repeats)
+
+
+def benchmark_key(method: str, group_size: int) -> str:
+  return f'grouped_{method}_{group_size}_models_x{grouped.WORKERS}_model_iterations_per_second'
+
+
+def run(settings: Settings, repeats: int, seconds: float, logdir: str) -> dict:
+  """`make benchmark`: times the paper setting and variants one model at a
+  time, evaluation, and grouped training of the paper's MAML and the
+  pretrained baseline (grouped.WORKERS groups at once, for each of
+  BENCHMARK_GROUP_SIZES); prints each and writes <logdir>/RESULTS_FILE."""
+  results = {'repeats': repeats, 'cpu_count': os.cpu_count(), 'settings': settings.to_json()}
+
+  def record(name, values, unit_format):
+    results[name], results[name + '_repeats'] = float(np.median(values)), values
+    print(f'{name}: {results[name]:{unit_format}} (repeats '
+          f'{", ".join(f"{v:{unit_format}}" for v in values)})', flush=True)
+
+  for name, changes in SOLO_CASES.items():
+    record(name, training_speed(dataclasses.replace(settings, **changes), repeats, seconds),
+           '.0f')
+  record(EVAL_CASE, evaluation_time(settings, repeats), '.3f')
+  for method in ('maml', 'pretrain'):
+    for size in BENCHMARK_GROUP_SIZES:
+      record(benchmark_key(method, size), grouped_training_speed(
+          dataclasses.replace(settings, method=method), size, grouped.WORKERS, repeats,
+          seconds), '.0f')
+  checkpoints.make_experiment_dir(logdir)
+  utils.write_json(os.path.join(logdir, RESULTS_FILE), results)
+  print(json.dumps({k: v for k, v in results.items() if k != 'settings'}))
+  return results
+
+
+# ------------------------------------------------ the records, as README text --
+
+def benchmark_table(results: dict) -> str:
+  rows = [('meta-training, paper setting (K=10, 25 tasks, 1 step, second order)',
+           'meta_iterations_per_second', '{:.0f} it/s'),
+          ('meta-training, 5 inner steps', 'meta_iterations_per_second_5_steps', '{:.0f} it/s'),
+          ('meta-training, first order', 'meta_iterations_per_second_first_order', '{:.0f} it/s'),
+          ('meta-training, one session.run per iteration (feed_dict every step)',
+           'meta_iterations_per_second_one_run_per_iteration', '{:.0f} it/s'),
+          ('evaluation, 600 tasks x 11 step counts', EVAL_CASE, '{:.3f} s')]
+  for method, what in (('maml', 'MAML'), ('pretrain', 'pretrained baseline')):
+    for size in BENCHMARK_GROUP_SIZES:
+      key = benchmark_key(method, size)
+      if key in results:
+        models = f'{size} model' + ('s' if size > 1 else '')
+        rows.append((f'grouped meta-training, {what}: {grouped.WORKERS} groups of {models} '
+                     'at once', key, '{:.0f} model-it/s'))
+  lines = [f"| what | median of {results['repeats']} repeats | repeats |", '|---|---|---|']
+  lines += [f"| {label} | {value.format(results[key])} | "
+            f"{', '.join(value.format(r) for r in results[key + '_repeats'])} |"
+            for label, key, value in rows]
+  return '\n'.join(lines)
+
+
+class PartTimer:
+  """Wall time of consecutive parts of a run, written as a record the README quotes."""
+
+  def __init__(self, started: float):
+    self.seconds, self._start = {}, started
+
+  def part(self, name: str):
+    """Ends part `name` (it began where the last one ended, or at `started`)."""
+    now = time.time()
+    self.seconds[name], self._start = now - self._start, now
+
+  def write(self, path: str, workers: int, **details):
+    utils.write_json(path, {
+        'seconds': self.seconds, 'total_seconds': sum(self.seconds.values()),
+        'workers': workers, 'cpu_count': os.cpu_count(), 'code': utils.code_version(),
+        **details})
+
+
+def reproduce_text(record: dict, path: str) -> str:
+  """The measured wall time of `make reproduce`, part by part."""
+  parts = ', '.join(f'{what} {record["seconds"][what] / 60:.1f}' for what in REPRODUCE_PARTS)
+  return (f"`make reproduce` took {record['total_seconds'] / 60:.1f} minutes of wall time "
+          f"({parts} minutes; {record['models_trained']} models trained, {record['workers']} "
+          f"workers on {record['cpu_count']} cores), from `{path}`.")
+
+
+def report_text(record: dict, path: str) -> str:
+  """The measured wall time of the last `make figures`, part by part."""
+  parts = ', '.join(f'{what} {record["seconds"][what]:.0f}' for what in REPORT_PARTS)
+  return (f"`make figures` took {record['total_seconds'] / 60:.1f} minutes of wall time on its "
+          f"last run ({parts} seconds; {record['workers']} workers on {record['cpu_count']} "
+          f"cores, {record['num_eval_tasks']} tasks per evaluation), from `{path}`; the aim of "
+          f"{REPORT_AIM_MINUTES} minutes is "
+          f"{'met' if record['total_seconds'] <= 60 * REPORT_AIM_MINUTES else 'not met'}.")
+
+
+def training_time_text(paths: List[str], what: str) -> str:
+  """One README sentence on how long the models in `paths` took to train."""
+  records = [utils.read_json(os.path.join(path, grouped.TIME_FILE)) for path in paths]
+  seconds = [r['seconds'] for r in records]
+  largest = max(r.get('models_in_group', 1) for r in records)
+  how = ('one model per graph' if largest == 1 else
+         f'up to {largest} models per graph, each counting its share of its group\'s time')
+  return (f'Training {what} took {sum(seconds) / 60:.1f} minutes in all on a 2-core CPU '
+          f'({min(seconds):.0f} to {max(seconds):.0f} s per model, {how}), from the '
+          f'`{grouped.TIME_FILE}` files.')

@@ -1,0 +1,290 @@
+"""Checkpoint I/O of a run's folder: the folder lock, saving and restoring
+(theta, Adam's slots and the global step), config.json and its training
+history, clearing a killed save's leftovers, and the per-model checkpoints of
+a group trained in one graph, saved as if each model had trained alone.
+
+A checkpoint's config is written beside it first (config.json.step<N>) and
+becomes config.json once the checkpoint is saved, so config.json never
+describes a step that was not saved.
+"""
+import contextlib
+import fcntl
+import glob
+import hashlib
+import os
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+import utils
+from utils import CommandError
+tf = utils.quiet_tensorflow()
+import maml  # pylint: disable=wrong-import-position
+from run_settings import RESUME_KEYS, Settings, check_same  # pylint: disable=wrong-import-position
+
+CHECKPOINTS_KEPT = 2
+
+
+def make_experiment_dir(path: str):
+  try:
+    os.makedirs(path, exist_ok=True)
+    probe = os.path.join(path, '.write_test')
+    with open(probe, 'w'):
+      pass
+    os.remove(probe)
+  except OSError as e:
+    raise CommandError(f'--logdir: cannot write {path} ({e.strerror})')
+
+
+@contextlib.contextmanager
+def folder_lock(path: str, instead: str = '--exp_name/--logdir'):
+  """One run at a time per experiment folder: an exclusive flock on <path>/.lock,
+  which the OS releases when the process ends, however it ends. `instead`: the
+  flags that choose another folder."""
+  with open(os.path.join(path, '.lock'), 'a+') as lock:
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      lock.seek(0)
+      raise CommandError(f'{path} is in use by another run (pid {lock.read().strip() or "?"}); '
+                         f'wait for it to end or choose another {instead}')
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    yield
+
+
+def unreadable_checkpoint(checkpoint: str, error: Exception) -> CommandError:
+  return CommandError(
+      f'{checkpoint} cannot be read ({type(error).__name__}: {utils.first_line(error)}); '
+      'restore its files (e.g. git checkout) or retrain into another folder')
+
+
+def restore_checkpoint(saver, sess, path: str):
+  """Restores the latest checkpoint in `path`, or one line on what is broken."""
+  checkpoint = tf.train.latest_checkpoint(path)
+  try:
+    saver.restore(sess, checkpoint)
+  except (tf.errors.OpError, ValueError) as e:
+    raise unreadable_checkpoint(checkpoint, e)
+
+
+def remove_partial_files(path: str):
+  """Temporary files a killed or failed save leaves behind (TF's .tempstate
+  shards and checkpoint.tmp<id>, this code's .tmp<pid> files); called with
+  the folder locked, so no other writer owns them."""
+  for pattern in ('*.tempstate*', '*.tmp*'):
+    for leftover in glob.glob(os.path.join(path, pattern)):
+      with contextlib.suppress(OSError):
+        os.remove(leftover)
+
+
+def has_checkpoint(path: str) -> bool:
+  return os.path.isdir(path) and tf.train.latest_checkpoint(path) is not None
+
+
+def checkpoint_step(path: str) -> int:
+  return int(tf.train.latest_checkpoint(path).rsplit('-', 1)[1])
+
+
+def checkpoint_source(path: str) -> dict:
+  """What a result was computed from: the checkpoint, its step and a digest of its data."""
+  checkpoint = tf.train.latest_checkpoint(path)
+  digest = hashlib.sha256()
+  for data in sorted(glob.glob(checkpoint + '.data-*')):
+    with open(data, 'rb') as f:
+      digest.update(f.read())
+  return {'checkpoint': checkpoint, 'step': int(checkpoint.rsplit('-', 1)[1]),
+          'sha256': digest.hexdigest()[:16]}
+
+
+# ------------------------------------------------ config.json and history --
+
+def read_config(path: str) -> Tuple[Settings, List[dict]]:
+  """(settings, history) of the trained run in `path`.
+
+  history: one segment per training session, {'start', 'end', 'beta'}, where
+  `end` is the last iteration saved with that meta step size.
+  """
+  config_path = config_file(path)
+  if not os.path.exists(config_path) or not has_checkpoint(path):
+    raise CommandError(f'--logdir/--exp_name: no trained checkpoint in {path}; '
+                       'train it first (--mode=train) or point there a trained run')
+  try:
+    config = utils.read_json(config_path)
+    settings = Settings.from_json(config['settings'])
+  except (ValueError, KeyError, TypeError) as e:
+    raise CommandError(f'{config_path} is unreadable ({type(e).__name__}: {e}); '
+                       'restore it (e.g. git checkout) or retrain into another folder')
+  history = config.get('history') or [{'start': 0, 'end': checkpoint_step(path),
+                                       'beta': settings.beta}]
+  return settings, history
+
+
+def pending_config(path: str, step: int) -> str:
+  """The config written just before the checkpoint of `step`; it becomes config.json
+  once that checkpoint is saved, so config.json never describes an unsaved step."""
+  return os.path.join(path, f'config.json.step{step}')
+
+
+def config_file(path: str) -> str:
+  """The config that describes the latest checkpoint: config.json, or the pending
+  one of that step if the process stopped between the save and the rename."""
+  if has_checkpoint(path) and os.path.exists(pending_config(path, checkpoint_step(path))):
+    return pending_config(path, checkpoint_step(path))
+  return os.path.join(path, 'config.json')
+
+
+def settle_config(path: str):
+  """With the folder locked: make a pending config that matches the latest
+  checkpoint config.json, and drop pending configs of steps never saved."""
+  current = config_file(path)
+  for pending in glob.glob(os.path.join(path, 'config.json.step*')):
+    if pending == current:
+      os.replace(pending, os.path.join(path, 'config.json'))
+    else:
+      os.remove(pending)
+
+
+def load_settings(path: str) -> Settings:
+  return read_config(path)[0]
+
+
+def write_config(config_path: str, settings: Settings, history: List[dict]):
+  utils.write_json(config_path, {
+      'settings': settings.to_json(), 'history': history,
+      'versions': {'tensorflow': tf.__version__, 'numpy': np.__version__}})
+
+
+def find_run(logdir: str, settings: Settings) -> str:
+  """The run in `logdir` that a resume with these settings continues: the one
+  trained with the same RESUME_KEYS, whatever its beta and iteration count."""
+  matches = []
+  for config_path in sorted(glob.glob(os.path.join(logdir, '*', 'config.json'))):
+    path = os.path.dirname(config_path)
+    try:
+      saved = load_settings(path)
+    except CommandError:
+      continue
+    if all(getattr(saved, key) == getattr(settings, key) for key in RESUME_KEYS):
+      matches.append(path)
+  if not matches:
+    raise CommandError(f'--resume: no run in {logdir} was trained with these settings; '
+                       'name the folder with --exp_name')
+  if len(matches) > 1:
+    raise CommandError(f'--resume: {len(matches)} runs in {logdir} match these settings '
+                       f'({", ".join(os.path.basename(m) for m in matches)}); '
+                       'choose one with --exp_name')
+  return matches[0]
+
+
+def checked_history(settings: Settings, path: str, resume: bool) -> List[dict]:
+  """With `path` locked: clears a failed save's leftovers, refuses a request the
+  folder cannot satisfy, and returns the training history so far ([] if new)."""
+  remove_partial_files(path)
+  settle_config(path)
+  if not resume:
+    if has_checkpoint(path):
+      raise CommandError(f'{path} already holds a checkpoint: pass --resume to continue '
+                         'it, or choose another --exp_name/--logdir')
+    return []
+  saved, history = read_config(path)
+  check_same(saved, settings, RESUME_KEYS, 'resume', path)
+  if settings.meta_iterations <= checkpoint_step(path):
+    raise CommandError(
+        f'--meta_iterations={settings.meta_iterations}: {path} is already at iteration '
+        f'{checkpoint_step(path)}; a resume must ask for more iterations')
+  return history
+
+
+def save_checkpoint(saver, sess, path: str, settings: Settings, history: List[dict],
+                    step: int, theta: Dict[str, np.ndarray]):
+  """Saves what `saver` holds in `sess` as <path>/model.ckpt-<step> with its
+  config, after checking theta (the values being saved) is finite."""
+  # The loss of a chunk's last iteration is computed before its update, so a
+  # finite loss does not prove finite weights: check what would be saved.
+  if not all(np.all(np.isfinite(v)) for v in theta.values()):
+    raise CommandError(
+        f'{path}: theta became non-finite by iteration {step}; stopped without saving, the '
+        f'last good checkpoint ({tf.train.latest_checkpoint(path) or "none saved yet"}) is '
+        'kept. Try a smaller --beta or --alpha.')
+  try:
+    history[-1]['end'] = step
+    write_config(pending_config(path, step), settings, history)
+    saver.save(sess, os.path.join(path, 'model.ckpt'), global_step=step, write_meta_graph=False)
+    os.replace(pending_config(path, step), os.path.join(path, 'config.json'))
+  except (tf.errors.OpError, OSError) as e:
+    remove_partial_files(path)
+    settle_config(path)
+    raise CommandError(
+        f'cannot save a checkpoint in {path} at iteration {step} ({utils.first_line(e)}); '
+        f'the last good checkpoint ({tf.train.latest_checkpoint(path) or "none yet"}) is '
+        'kept; free some space or make the folder writable, then continue with --resume')
+
+
+# -------------------------------------------- the checkpoints of a group --
+
+def solo_name(grouped_name: str) -> str:
+  """A grouped variable's name in a model trained alone: group/w1/Adam -> model/w1/Adam."""
+  prefix = maml.GroupedMAML.SCOPE + '/'
+  if grouped_name.startswith(prefix):
+    return maml.MODEL_SCOPE + '/' + grouped_name[len(prefix):]
+  return grouped_name     # Adam's beta powers and the global step, shared by the group
+
+
+class GroupCheckpoints:
+  """Per-model checkpoints of a group, in a graph of its own that holds one
+  model's variables under their solo names (model/w1, model/w1/Adam, ...,
+  beta1_power, global_step): model m's rows are loaded there, then saved.
+
+  Build it in the group's graph (it reads that graph's variables). `paths`
+  and `settings`: each model's folder and settings.
+  """
+
+  def __init__(self, model: maml.GroupedMAML, paths: List[str], settings: List[Settings]):
+    self.paths, self.settings = paths, settings
+    self.grouped = {solo_name(v.op.name): v for v in tf.global_variables()}
+    self.stacked = {name for name in self.grouped if name.startswith(maml.MODEL_SCOPE + '/')}
+    self.theta_names = {name: maml.MODEL_SCOPE + '/' + name for name in model.theta}
+    self.graph = tf.Graph()
+    with self.graph.as_default():
+      self.variables = {
+          name: tf.get_variable(name, v.shape[1:] if name in self.stacked else v.shape,
+                                v.dtype.base_dtype, use_resource=True)
+          for name, v in self.grouped.items()}
+      first = tf.train.Saver(self.variables, max_to_keep=CHECKPOINTS_KEPT,
+                             save_relative_paths=True)
+      # One Saver per model (each keeps its own last checkpoints), sharing the ops.
+      self.savers = [first] + [tf.train.Saver(saver_def=first.as_saver_def())
+                               for _ in paths[1:]]
+    self.sess = tf.Session(graph=self.graph, config=utils.session_config(1, 1))
+
+  def restore(self, sess) -> None:
+    """Loads every model's latest checkpoint into the group's variables."""
+    values = {name: [] for name in self.grouped}
+    for path, saver in zip(self.paths, self.savers):
+      checkpoint = tf.train.latest_checkpoint(path)
+      try:
+        reader = tf.train.load_checkpoint(checkpoint)
+        for name in values:
+          values[name].append(reader.get_tensor(name))
+      except (tf.errors.OpError, ValueError) as e:
+        raise unreadable_checkpoint(checkpoint, e)
+      saver.recover_last_checkpoints(
+          tf.train.get_checkpoint_state(path).all_model_checkpoint_paths)
+    for name, variable in self.grouped.items():
+      # Shared values (the step, Adam's beta powers) are equal in every model
+      # at the same step; stacked ones get one row per model.
+      variable.load(np.stack(values[name]) if name in self.stacked else values[name][0], sess)
+
+  def save(self, values: Dict[str, np.ndarray], index: int, history: List[dict], step: int):
+    """Saves model `index` of the group as a model trained alone is saved, from
+    the group's variable `values` (by solo name)."""
+    for name, variable in self.variables.items():
+      variable.load(values[name][index] if name in self.stacked else values[name], self.sess)
+    theta = {name: values[solo][index] for name, solo in self.theta_names.items()}
+    save_checkpoint(self.savers[index], self.sess, self.paths[index], self.settings[index],
+                    history, step, theta)
+
+  def close(self):
+    self.sess.close()

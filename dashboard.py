@@ -1,0 +1,59 @@
+"""One run's dashboard (--mode=plot): its training curve from the event files
+training wrote, its K-shot query MSE against test steps, and a few held-out
+tasks adapted from its checkpoint; and the grid predictions every adaptation
+figure draws."""
+import glob
+import os
+
+import numpy as np
+
+import evaluation
+import plots
+import sampling
+from run_settings import Settings
+import utils
+tf = utils.quiet_tensorflow()
+
+PLOT_STEPS = (0, 1, 10)   # the steps an adaptation figure shows
+NUM_PLOT_TASKS = 3
+
+
+def grid_predictions(settings: Settings, path: str, tasks, alpha: float,
+                     graphs: evaluation.TestGraphs = None) -> np.ndarray:
+  """Predictions on the dense grid after 0..S steps, [S + 1, B, GRID_POINTS]."""
+  with evaluation.restored(settings, path, graphs) as (sess, model):
+    return plots.as_2d(evaluation.adapted_predictions(sess, model, tasks, alpha,
+                                                      ('grid',))['grid'])
+
+
+def training_curve(path: str):
+  """(iterations, pre-update loss, post-update loss) from the summaries training
+  wrote to `path`, or None if there are none."""
+  values = {}
+  for events in sorted(glob.glob(os.path.join(path, 'events.out.tfevents.*'))):
+    try:
+      for event in tf.train.summary_iterator(events):
+        for value in event.summary.value:
+          values.setdefault(value.tag, {})[event.step] = value.simple_value
+    except tf.errors.DataLossError:
+      pass    # the last record of a killed run may be cut short; the rest is good
+  pre, post = values.get('loss/pre_update', {}), values.get('loss/post_update', {})
+  if not pre:
+    return None
+  iterations = sorted(pre)
+  return (np.array(iterations), np.array([pre[i] for i in iterations]),
+          np.array([post[i] for i in iterations]))
+
+
+def plot(settings: Settings, path: str, k: int, seed: int, alpha: float, figure: str):
+  """The run's dashboard: its training curve, its K-shot query MSE against test
+  steps (if evaluated) and a few held-out tasks before and after 1 and 10 steps."""
+  tasks = sampling.evaluation_tasks(settings, k, NUM_PLOT_TASKS, seed)
+  predictions = grid_predictions(settings, path, tasks, alpha)
+  panels = [plots.Panel(tasks, b, predictions[:, b], f'{settings.method}, K={k}')
+            for b in range(NUM_PLOT_TASKS)]
+  results = os.path.join(path, f'eval_K{k}.json')
+  stats = utils.read_json(results)['query'] if os.path.exists(results) else None
+  plots.dashboard(figure, f'{os.path.basename(path)}, tested with K={k}', training_curve(path),
+                  stats, panels, PLOT_STEPS)
+  print(f'wrote {figure}')

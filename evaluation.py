@@ -1,0 +1,177 @@
+"""Evaluation of trained checkpoints: test graphs (kept per worker thread and
+restored into), adapted predictions and per-task losses in batches of tasks,
+the eval_K<k> results files, and the one rule that chooses a test-time step
+size on validation tasks."""
+import contextlib
+import math
+import os
+from typing import Dict
+
+import numpy as np
+
+import utils
+tf = utils.quiet_tensorflow()
+import checkpoints  # pylint: disable=wrong-import-position
+import maml  # pylint: disable=wrong-import-position
+import run_settings  # pylint: disable=wrong-import-position
+from run_settings import Settings  # pylint: disable=wrong-import-position
+import sampling  # pylint: disable=wrong-import-position
+
+# Test-time step sizes tried on validation tasks (0 = no fine-tuning, which a
+# baseline told the task, like the oracle, may prefer).
+STEP_SIZES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
+VALIDATION_SEED = 999    # validation tasks: a stream disjoint from every eval seed
+SUMMARY_STEPS = (0, 1, 10)   # the steps of the one-line summary
+
+
+# ------------------------------------------------------------ test graphs --
+
+@contextlib.contextmanager
+def restored(settings: Settings, path: str, graphs: 'TestGraphs' = None):
+  """(session, model) with theta restored from the latest checkpoint in `path`,
+  in a graph of `graphs` (a worker's, kept for the next checkpoint) or in a
+  graph of its own."""
+  if graphs is not None:
+    yield graphs.restored(settings, path)
+    return
+  with test_session(settings) as (sess, model, restore):
+    restore(path)
+    yield sess, model
+
+
+@contextlib.contextmanager
+def test_session(settings: Settings):
+  """(session, model, restore): restore(path) loads theta from the latest
+  checkpoint in `path`, so one graph evaluates every checkpoint of the same
+  network shape (building the unrolled test graph costs more than a restore).
+  The graph is this thread's own, so threads evaluate in parallel
+  (utils.thread_map)."""
+  with tf.Graph().as_default():
+    model = run_settings.new_model(settings)
+    saver = tf.train.Saver(var_list=list(model.theta.values()))
+    with tf.Session(config=utils.session_config()) as sess:
+      yield sess, model, lambda path: checkpoints.restore_checkpoint(saver, sess, path)
+
+
+class TestGraphs:
+  """One worker thread's test graphs, one per network shape and number of test
+  steps: a checkpoint is restored into the graph it fits (milliseconds) instead
+  of building one (about a second). Use as utils.thread_map's per_worker."""
+
+  def __enter__(self) -> 'TestGraphs':
+    self._stack, self._graphs, self._holds = contextlib.ExitStack(), {}, {}
+    return self
+
+  def __exit__(self, *error):
+    return self._stack.__exit__(*error)
+
+  def restored(self, settings: Settings, path: str):
+    """(session, model) with theta from the latest checkpoint in `path` (not
+    read again if the graph holds it already); test alpha is fed at each run,
+    so the graph's own settings do not matter."""
+    key = (tuple(maml.layer_sizes(run_settings.model_config(settings))),
+           settings.test_num_updates)
+    if key not in self._graphs:
+      self._graphs[key] = self._stack.enter_context(test_session(settings))
+    sess, model, restore = self._graphs[key]
+    if self._holds.get(key) != path:
+      restore(path)
+      self._holds[key] = path
+    return sess, model
+
+
+# ------------------------------------------------- predictions and losses --
+
+def adapted_predictions(sess, model, tasks, alpha, names, steps=None):
+  """f after 0..S steps (or only `steps`) on the support set, at the inputs of
+  each set in `names`.
+
+  Returns {name: [S + 1 (or len(steps)), B, N, 1]}.
+  """
+  sizes = [tasks[n + '_inputs'].shape[1] for n in names]
+  feed = {model.test_feeds[0]: tasks['support_inputs'],
+          model.test_feeds[1]: tasks['support'][1],
+          model.test_feeds[2]: np.concatenate([tasks[n + '_inputs'] for n in names], 1),
+          model.test_alpha: alpha}
+  if steps is None:
+    predictions = sess.run(model.test_predictions, feed)
+  else:
+    predictions = np.stack(sess.run([model.test_step_predictions[s] for s in steps], feed))
+  return dict(zip(names, np.split(predictions, np.cumsum(sizes)[:-1], axis=2)))
+
+
+def losses_of(tasks, predictions) -> Dict[str, np.ndarray]:
+  """Per-task MSE of every set, {name: [S + 1, B]}."""
+  return {n: np.mean((p - tasks[n][1][None]) ** 2, axis=(2, 3))
+          for n, p in predictions.items()}
+
+
+def batched_losses(sess, model, settings: Settings, tasks: dict, alpha: float,
+                   names) -> Dict[str, np.ndarray]:
+  """losses_of(adapted_predictions(...)) a batch of tasks at a time, {name: [S + 1, B]}."""
+  num_tasks = len(next(iter(tasks['params'].values())))
+  size, parts = run_settings.eval_batch_size(settings), []
+  for start in range(0, num_tasks, size):
+    batch = sampling.task_slice(tasks, start, start + size)
+    parts.append(losses_of(batch, adapted_predictions(sess, model, batch, alpha, names)))
+    if num_tasks > size:
+      print(f'evaluated {min(start + size, num_tasks)} of {num_tasks} tasks', flush=True)
+  return {name: np.concatenate([p[name] for p in parts], axis=1) for name in names}
+
+
+# ------------------------------------------------------- the results files --
+
+def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, alpha: float,
+             graphs: TestGraphs = None):
+  """Writes eval_K<k>.json/.csv (per-step statistics) and eval_K<k>_tasks.csv."""
+  tasks = sampling.evaluation_tasks(settings, k, num_tasks, seed)
+  with checkpoints.folder_lock(path), restored(settings, path, graphs) as (sess, model):
+    losses = batched_losses(sess, model, settings, tasks, alpha, ('query', 'grid'))
+    stats = {n: utils.loss_statistics(l) for n, l in losses.items()}
+    stem = os.path.join(path, f'eval_K{k}')
+    utils.write_json(stem + '.json', {
+        'settings': settings.to_json(), 'K': k, 'num_tasks': num_tasks, 'eval_seed': seed,
+        'alpha': alpha, 'query': stats['query'], 'grid': stats['grid'],
+        'sources': [checkpoints.checkpoint_source(path)], 'code': utils.code_version()})
+    fields = ('mean_all_tasks', 'ci95_all_tasks', 'median_all_tasks', 'n_diverged',
+              'mean_not_diverged', 'ci95_not_diverged', 'n_worse', 'n_nonfinite')
+    utils.write_csv(stem + '.csv', ('set', 'step') + fields, [
+        (n, row['step']) + tuple(row[f] for f in fields)
+        for n in stats for row in stats[n]])
+    steps = range(losses['query'].shape[0])
+    utils.write_csv(
+        stem + '_tasks.csv',
+        ['task'] + sorted(tasks['params']) + [f'{n}_step{s}' for n in losses for s in steps],
+        [[b] + [tasks['params'][p][b] for p in sorted(tasks['params'])]
+         + [l[s, b] for l in losses.values() for s in steps] for b in range(num_tasks)])
+  return stats
+
+
+def print_summary(stats, k, steps=SUMMARY_STEPS):
+  """One line per K: the query MSE before and after a few step counts, diverged
+  tasks counted apart (utils.summary_text)."""
+  rows = stats['query']
+  cells = '; '.join(f"{s} step{'' if s == 1 else 's'} {utils.summary_text(rows[s])}"
+                    for s in steps if s < len(rows))
+  print(f"K={k}, {rows[0]['n_tasks']} tasks, query MSE: {cells}")
+
+
+# ----------------------------------------------------- the step-size rule --
+
+def choose_step_size(errors: Dict[float, np.ndarray]) -> float:
+  """The one rule for a test-time step size chosen on validation tasks, used by
+  the paper's baselines and by the study.
+
+  Args:
+    errors: {alpha: per-task validation error [B] after the evaluation's last
+      step}, for each alpha in STEP_SIZES. Each part passes the error it
+      reports (the paper: query MSE; the study: normalised MSE), so a baseline
+      is tuned for the number it is judged by.
+  Returns:
+    the alpha that leaves the fewest tasks non-finite, then has the lowest
+    mean error over the others.
+  """
+  def rank(alpha):
+    finite = errors[alpha][np.isfinite(errors[alpha])]
+    return errors[alpha].size - finite.size, np.mean(finite) if finite.size else math.inf
+  return min(errors, key=rank)

@@ -1,0 +1,258 @@
+"""The training loop: meta-training (or pretraining) in chunks of
+iterations_per_run meta-iterations per session.run, with progress lines,
+checkpoints every save_interval iterations, and a clean stop on a non-finite
+meta-loss or SIGINT/SIGTERM.
+
+One loop driver (`run_chunks`) serves both graphs: `train` runs one model in
+a maml.MAML graph; `train_group` runs the models of one group in a
+maml.GroupedMAML graph, each model getting the initial theta and the
+meta-batches it would get alone, and saves each model's checkpoints as if it
+had trained alone (grouped.py plans the groups and runs them).
+"""
+import contextlib
+import math
+import os
+import signal
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+import checkpoints
+import run_settings
+from run_settings import Settings
+import sampling
+import utils
+from utils import CommandError
+tf = utils.quiet_tensorflow()
+import maml  # pylint: disable=wrong-import-position
+
+
+class Interrupted(Exception):
+  """Training stopped by SIGINT/SIGTERM after saving its models at `step`."""
+
+  def __init__(self, step: int):
+    super().__init__(step)
+    self.step = step
+
+
+@contextlib.contextmanager
+def signals_as_flag():
+  """Within the block SIGINT and SIGTERM only set `stop['signal']`, which the
+  training loop checks between session runs (`stop['failed']`: another group
+  failed, set by grouped.train_models); the old handlers come back after."""
+  stop = {'signal': None, 'failed': False}
+  previous = {sig: signal.signal(sig, lambda signum, _: stop.update(signal=signum))
+              for sig in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    yield stop
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
+
+
+def crossed(step: int, size: int, interval: int) -> bool:
+  """True if the chunk (step - size, step] passed a multiple of `interval`."""
+  return step // interval > (step - size) // interval
+
+
+def non_finite_error(path: str, iteration: int) -> CommandError:
+  last = tf.train.latest_checkpoint(path) or 'none saved yet'
+  return CommandError(f'{path}: the meta-loss became non-finite at iteration {iteration}; '
+                      f'stopped, the last good checkpoint ({last}) is kept. '
+                      'Try a smaller --alpha or --beta.')
+
+
+def interrupted_error(signum: int, step: int) -> CommandError:
+  return CommandError(f'{signal.Signals(signum).name} at iteration {step}: checkpoint saved; '
+                      'continue with the same flags and --resume', 128 + signum)
+
+
+class Progress:
+  """Per-chunk loss summaries for TensorBoard (and the dashboard) in each
+  model's folder, and a console line every `print_interval` iterations."""
+
+  def __init__(self, label: str, paths: List[str], total: int, step: int,
+               print_interval: int):
+    self.label, self.total, self.print_interval = label, total, print_interval
+    self.writers = [tf.summary.FileWriter(path) for path in paths]
+    self.start_time, self.start_step, self.window = time.time(), step, []
+
+  def record(self, step: int, size: int, pre, post):
+    """pre, post: the chunk's mean losses, one per model."""
+    for writer, pre_m, post_m in zip(self.writers, np.atleast_1d(pre), np.atleast_1d(post)):
+      writer.add_summary(tf.Summary(value=[
+          tf.Summary.Value(tag='loss/pre_update', simple_value=pre_m),
+          tf.Summary.Value(tag='loss/post_update', simple_value=post_m)]), step)
+    self.window.append((np.mean(pre), np.mean(post)))
+    if crossed(step, size, self.print_interval) or step == self.total:
+      rate = (step - self.start_step) / (time.time() - self.start_time)
+      pre_mean, post_mean = np.mean(self.window, axis=0)
+      utils.say(f'{self.label}it {step:6d}/{self.total}  pre-update {pre_mean:.4f}  '
+                f'post-update {post_mean:.4f}  {rate:6.0f} it/s  '
+                f'{(self.total - step) / rate:5.0f} s left')
+      self.window = []
+
+  def close(self):
+    for writer in self.writers:
+      writer.close()
+
+
+def run_chunks(sess, model, chunk_data: Callable[[int, int], list], step: int,
+               settings: Settings, paths: List[str], save: Callable[[List[int], int], None],
+               progress: Progress, stop: dict, save_interval: int) -> Optional[int]:
+  """The loop that trains one graph (one model, or the models of a group) from
+  `step` to settings.meta_iterations; returns the step reached, or None if it
+  stopped because another group failed (stop['failed']).
+
+  chunk_data(start, size): the train_feeds' arrays of iterations start..start+size-1.
+  save(models, step): checkpoints those models (indices into `paths`).
+  A model whose meta-loss became non-finite stops the loop with one line
+  naming it, after the others are saved; a caught signal saves every model
+  and raises Interrupted.
+  """
+  total, chunk = settings.meta_iterations, settings.iterations_per_run
+  while step < total:
+    size = min(chunk, total - step)
+    pre, post, finite_prefix = sess.run(model.train_op, dict(zip(
+        model.train_feeds, chunk_data(step, size))))
+    step += size
+    failed = [m for m, loss in enumerate(np.atleast_1d(post)) if not math.isfinite(loss)]
+    if failed:
+      kept = [m for m in range(len(paths)) if m not in failed]
+      if kept:
+        save(kept, step)
+      raise non_finite_error(paths[failed[0]],
+                             step - size + np.atleast_1d(finite_prefix)[failed[0]])
+    progress.record(step, size, pre, post)
+    halt = stop['signal'] or stop['failed']
+    if crossed(step, size, save_interval) or step == total or halt:
+      save(list(range(len(paths))), step)
+    if stop['signal']:
+      raise Interrupted(step)
+    if stop['failed']:
+      return None
+  return step
+
+
+# ------------------------------------------------------- one model alone --
+
+def train(settings: Settings, path: str, resume: bool = False, print_interval: int = 5000,
+          save_interval: int = 10000) -> int:
+  """Meta-trains (or pretrains) one model and checkpoints to `path`; returns the final step.
+
+  Checkpoints hold theta, Adam's slots and the global step; config.json is
+  rewritten after each checkpoint, so it never describes a step that was not
+  saved. A non-finite meta-loss stops training before anything is saved, so
+  the last checkpoint stays the last good one; SIGINT/SIGTERM save and stop.
+  """
+  if resume:
+    checkpoints.read_config(path)   # refuses before anything is created
+  checkpoints.make_experiment_dir(path)
+  with checkpoints.folder_lock(path):
+    history = checkpoints.checked_history(settings, path, resume)
+    model = run_settings.build_model(settings)
+    saver = tf.train.Saver(max_to_keep=checkpoints.CHECKPOINTS_KEPT, save_relative_paths=True)
+    with signals_as_flag() as stop, tf.Session(config=utils.session_config()) as sess:
+      sess.run(tf.global_variables_initializer())
+      if resume:
+        checkpoints.restore_checkpoint(saver, sess, path)
+        # Earlier sessions' checkpoints count towards max_to_keep too.
+        saver.recover_last_checkpoints(
+            tf.train.get_checkpoint_state(path).all_model_checkpoint_paths)
+      step = int(sess.run(model.global_step))
+      history = history + [{'start': step, 'end': step, 'beta': settings.beta}]
+      print(f'{path}: training from iteration {step} to {settings.meta_iterations}', flush=True)
+
+      def save(_, at_step):
+        checkpoints.save_checkpoint(saver, sess, path, settings, history, at_step,
+                                    sess.run(model.theta))
+
+      with contextlib.closing(Progress('', [path], settings.meta_iterations, step,
+                                       print_interval)) as progress:
+        try:
+          return run_chunks(sess, model, lambda start, size: sampling.training_chunk(
+              settings, start, size), step, settings, [path], save, progress, stop,
+                            save_interval)
+        except Interrupted as e:
+          raise interrupted_error(stop['signal'], e.step) from None
+
+
+# ---------------------------------------------------- models of a group --
+
+def initial_theta(config: maml.MAMLConfig) -> Dict[str, np.ndarray]:
+  """The theta maml.MAML(config) starts from: built first in a fresh graph with
+  the same graph seed, the initialisers get the same op seeds."""
+  with tf.Graph().as_default():
+    tf.set_random_seed(config.seed)
+    theta = maml.init_weights(config)
+    with tf.Session(config=utils.session_config(1, 1)) as sess:
+      sess.run(tf.global_variables_initializer())
+      return sess.run(theta)
+
+
+def load_initial_theta(model: maml.GroupedMAML, settings: List[Settings], sess):
+  thetas = [initial_theta(run_settings.model_config(s)) for s in settings]
+  for name, variable in model.theta.items():
+    variable.load(np.stack([theta[name] for theta in thetas]), sess)
+
+
+def group_chunk(settings: List[Settings], start: int, size: int) -> List[np.ndarray]:
+  """Each model's sampling.training_chunk, stacked: (xa, ya, xb, yb) [T, M, B, K, dim]."""
+  parts = [sampling.training_chunk(s, start, size) for s in settings]
+  return [np.stack(arrays, axis=1) for arrays in zip(*parts)]
+
+
+def build_group(settings: List[Settings]) -> maml.GroupedMAML:
+  """The graph that trains these models (one grouped.group_key) together."""
+  first = settings[0]
+  return maml.GroupedMAML(run_settings.model_config(first), len(settings),
+                          run_settings.objective_of(first), first.meta_batch_size, first.K,
+                          first.K)
+
+
+def train_group(settings: List[Settings], paths: List[str], label: str, stop: dict,
+                print_interval: int, save_interval: int) -> Optional[float]:
+  """Trains the models of one group (settings[m] into paths[m]) to their
+  meta_iterations; returns the seconds taken, or None if it stopped before.
+
+  stop: {'signal': SIGINT/SIGTERM caught, or None; 'failed': another group
+  failed}; either makes this group save every model and return at the end of
+  the current chunk (raising Interrupted for a signal), or not start.
+  """
+  if stop['signal'] or stop['failed']:
+    return None
+  start_time = time.time()
+  first = settings[0]
+  with contextlib.ExitStack() as stack:
+    for path in paths:
+      checkpoints.make_experiment_dir(path)
+      stack.enter_context(checkpoints.folder_lock(path))
+    resume = checkpoints.has_checkpoint(paths[0])
+    histories = [checkpoints.checked_history(s, path, resume) for s, path in zip(settings, paths)]
+    with tf.Graph().as_default():
+      model = build_group(settings)
+      group_checkpoints = checkpoints.GroupCheckpoints(model, paths, settings)
+      stack.callback(group_checkpoints.close)
+      sess = stack.enter_context(tf.Session(config=utils.session_config(1, 1)))
+      sess.run(tf.global_variables_initializer())
+      if resume:
+        group_checkpoints.restore(sess)
+      else:
+        load_initial_theta(model, settings, sess)
+      step = int(sess.run(model.global_step))
+      histories = [h + [{'start': step, 'end': step, 'beta': first.beta}] for h in histories]
+      utils.say(f'{label}training {len(paths)} models from iteration {step} to '
+                f'{first.meta_iterations}: ' + ', '.join(os.path.basename(p) for p in paths))
+      progress = stack.enter_context(contextlib.closing(Progress(
+          label, paths, first.meta_iterations, step, print_interval)))
+
+      def save(models, at_step):
+        values = sess.run(group_checkpoints.grouped)    # once for all the models saved
+        for index in models:
+          group_checkpoints.save(values, index, histories[index], at_step)
+
+      if run_chunks(sess, model, lambda start, size: group_chunk(settings, start, size), step,
+                    first, paths, save, progress, stop, save_interval) is None:
+        return None
+  return time.time() - start_time
