@@ -32,7 +32,7 @@ MODEL_SCOPE = 'model'
 
 @dataclasses.dataclass(frozen=True)
 class MAMLConfig:
-  """Everything that defines the graph; built from flags in Main.py only."""
+  """Everything that defines the graph; a run's settings give it (run_settings.model_config)."""
   dim_input: int = 1            # 1 for x, 3 for the oracle (x, amplitude, phase)
   dim_hidden: Tuple[int, ...] = (40, 40)
   dim_output: int = 1
@@ -66,40 +66,40 @@ def init_weights(config: MAMLConfig) -> Dict[str, tf.Variable]:
   return weights
 
 
-def is_grouped(weight: tf.Tensor, tasks: tf.Tensor) -> bool:
-  """Whether a [G, ...] weight is shared by groups of the [B, ...] tasks (G < B,
-  both known when the graph is built) rather than one per task."""
-  groups, num_tasks = (tf.TensorShape(t.shape).as_list()[0] for t in (weight, tasks))
-  return groups is not None and groups != num_tasks
-
-
 def dense(inputs: tf.Tensor, w: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
-  """inputs @ w + b for [B, N, in] inputs.
+  """inputs @ w + b for the B tasks' points.
 
-  w is theta's [in, out], shared by all tasks; per-task [B, in, out]; or one
-  matrix per group of consecutive tasks [G, in, out] (G models' theta, each
-  shared by its B / G tasks; then b is [G, 1, out]). Shared weights take one
-  2-D matmul over all B * N points and grouped weights G of them, several
-  times faster than a batched matmul of B small matrices.
+  Args:
+    inputs: [B, N, in].
+    w, b: theta, w [in, out] and b [out], shared by the B tasks: one 2-D matmul
+      over all B * N points, several times faster than a batched matmul of B
+      small matrices; or the tasks' fast weights, w [B, in, out] and
+      b [B, 1, out]; or GroupedMAML's theta (see grouped_dense).
+  Returns:
+    [B, N, out].
   """
   if w.shape.ndims == 2:
     flat = tf.matmul(tf.reshape(inputs, [-1, w.shape[0]]), w)
     return tf.reshape(flat, tf.concat([tf.shape(inputs)[:2], tf.shape(w)[1:]], 0)) + b
-  if not is_grouped(w, inputs):
-    return tf.matmul(inputs, w) + b
-  groups = tf.matmul(tf.reshape(inputs, [w.shape[0], -1, w.shape[1]]), w) + b
-  return tf.reshape(groups, tf.concat([tf.shape(inputs)[:2], tf.shape(w)[2:]], 0))
+  if is_grouped(w, inputs):
+    return grouped_dense(inputs, w, b)
+  return tf.matmul(inputs, w) + b
 
 
 def updated(weight: tf.Tensor, alpha: tf.Tensor, grad: tf.Tensor) -> tf.Tensor:
-  """weight - alpha * grad for per-task gradients [B, ...], whatever the form
-  of weight (see `dense`): shared and per-task weights broadcast; the weight
-  of a group of tasks is repeated for each of its tasks."""
-  if len(weight.shape) < len(grad.shape) or not is_grouped(weight, grad):
-    return weight - alpha * grad
-  task_shape = grad.shape[1:].as_list()
-  by_group = tf.reshape(grad, [weight.shape[0], -1] + task_shape)
-  return tf.reshape(weight[:, None] - alpha * by_group, [-1] + task_shape)
+  """weight - alpha * grad, one step for each task.
+
+  Args:
+    weight: theta's (shared, broadcast to every task) or the tasks' fast
+      weights (see `dense`); or GroupedMAML's theta (see grouped_updated).
+    alpha: the step size (scalar).
+    grad: the per-task gradients, [B] + the shape of one task's weight.
+  Returns:
+    the tasks' fast weights, shaped like grad.
+  """
+  if len(weight.shape) >= len(grad.shape) and is_grouped(weight, grad):
+    return grouped_updated(weight, alpha, grad)
+  return weight - alpha * grad
 
 
 def forward_layers(inputs: tf.Tensor, weights: Weights):
@@ -318,6 +318,45 @@ class MAML:
     # One tensor per step, so a caller can fetch a few steps without the others.
     self.test_step_predictions = [forward(xb, w) for w in trajectory]
     self.test_predictions = tf.stack(self.test_step_predictions)
+
+
+# ------------------------------------------------------------------ groups --
+# GroupedMAML only: the theta of M models, each shared by its own B consecutive
+# tasks of the M * B tasks in the batch.
+
+def is_grouped(weight: tf.Tensor, tasks: tf.Tensor) -> bool:
+  """Whether a [G, ...] weight is shared by groups of the [B, ...] tasks (G < B,
+  both known when the graph is built) rather than one per task."""
+  groups, num_tasks = (tf.TensorShape(t.shape).as_list()[0] for t in (weight, tasks))
+  return groups is not None and groups != num_tasks
+
+
+def grouped_dense(inputs: tf.Tensor, w: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+  """dense() with M models' theta: one matmul per model over its tasks' points.
+
+  Args:
+    inputs: [M * B, N, in], model m's tasks in rows m * B .. (m + 1) * B - 1.
+    w: [M, in, out]; b: [M, 1, out].
+  Returns:
+    [M * B, N, out].
+  """
+  groups = tf.matmul(tf.reshape(inputs, [w.shape[0], -1, w.shape[1]]), w) + b
+  return tf.reshape(groups, tf.concat([tf.shape(inputs)[:2], tf.shape(w)[2:]], 0))
+
+
+def grouped_updated(weight: tf.Tensor, alpha: tf.Tensor, grad: tf.Tensor) -> tf.Tensor:
+  """updated() with M models' theta: each model's weight, repeated for each of its tasks.
+
+  Args:
+    weight: [M] + S, one model's weight of shape S per row.
+    alpha: the step size (scalar).
+    grad: [M * B] + S, the per-task gradients, model m's in rows m * B .. (m + 1) * B - 1.
+  Returns:
+    [M * B] + S, the tasks' fast weights.
+  """
+  task_shape = grad.shape[1:].as_list()
+  by_group = tf.reshape(grad, [weight.shape[0], -1] + task_shape)
+  return tf.reshape(weight[:, None] - alpha * by_group, [-1] + task_shape)
 
 
 def tasks_of_models(tensor: tf.Tensor) -> tf.Tensor:
