@@ -178,6 +178,7 @@ VALUE_RULES = (
     (('noise_std',), 'must be a finite number >= 0', lambda v: math.isfinite(v) and v >= 0),
     (('hidden', 'eval_k'), 'must be comma-separated integers >= 1',
      lambda v: all(s.isdigit() and int(s) >= 1 for s in v)),
+    (('hidden',), 'at least one hidden layer size, e.g. --hidden=40,40', bool),
     (('num_updates', 'test_num_updates'), f'at most {MAX_UNROLLED_STEPS} inner steps (each is '
      'unrolled in the static graph, about a second to build per 10 steps)',
      lambda v: v <= MAX_UNROLLED_STEPS),
@@ -243,8 +244,6 @@ def validate_flags():
       if not test(value):
         shown = ','.join(value) if isinstance(value, list) else value
         raise CommandError(f'--{name}={shown}: {allowed}')
-  if not FLAGS.hidden:
-    raise CommandError('--hidden=: at least one hidden layer size, e.g. --hidden=40,40')
   for name, path in outputs():
     utils.check_writable(name, path)
 

@@ -1,6 +1,5 @@
 """Every mode keeps its word: flags apply or are refused, a checkpoint's settings
 are what evaluation uses, one run per folder, resume keeps its history."""
-import json
 import os
 import shutil
 import time
@@ -18,11 +17,6 @@ import utils
 
 FLAGS = flags.FLAGS
 TINY = helpers.flags_of(helpers.TINY, 'hidden', 'iterations_per_run', 'K', 'meta_batch_size')
-
-
-def read_json(path):
-  with open(path) as f:
-    return json.load(f)
 
 
 def own_flags():
@@ -63,10 +57,10 @@ def test_eval_uses_the_checkpoint_settings_and_its_own_flags(main, trained):
   logdir, path = trained
   base = ['--mode=eval', f'--logdir={logdir}', '--exp_name=m', '--num_eval_tasks=10']
   main(*base)                       # defaults: the trained K and alpha
-  stats = read_json(os.path.join(path, 'eval_K5.json'))
+  stats = utils.read_json(os.path.join(path, 'eval_K5.json'))
   assert stats['K'] == 5 and stats['alpha'] == 0.01 and len(stats['query']) == 11
   main(*base, '--eval_alpha=0.5', '--test_num_updates=3', '--eval_k=7')
-  stats = read_json(os.path.join(path, 'eval_K7.json'))
+  stats = utils.read_json(os.path.join(path, 'eval_K7.json'))
   assert stats['alpha'] == 0.5 and len(stats['query']) == 4
   assert stats['settings']['test_num_updates'] == 3
   source = stats['sources'][0]
@@ -114,14 +108,14 @@ def test_a_second_run_in_the_same_folder_stops_at_once(trained):
                                        f'{os.getpid()}); wait for it to end or choose another '
                                        '--exp_name/--logdir')
       assert time.time() - start < 30
-  assert read_json(os.path.join(path, 'config.json'))['settings']['meta_iterations'] == 40
+  assert utils.read_json(os.path.join(path, 'config.json'))['settings']['meta_iterations'] == 40
 
 
 def test_resume_keeps_history_honest(main, tmp_path):
   train = ['--mode=train', f'--logdir={tmp_path}', *TINY, '--save_interval=20']
   main(*train, '--meta_iterations=40')
   path = os.path.join(str(tmp_path), run_settings.experiment_name(Main.settings_from_flags()))
-  config = read_json(os.path.join(path, 'config.json'))
+  config = utils.read_json(os.path.join(path, 'config.json'))
   assert config['history'] == [{'start': 0, 'end': 40, 'beta': 0.001}]
   # Fewer iterations than the checkpoint holds: refused, nothing rewritten.
   with pytest.raises(utils.CommandError, match='already at iteration 40'):
@@ -129,10 +123,10 @@ def test_resume_keeps_history_honest(main, tmp_path):
   # A resume that diverges at once saves nothing, so the config is unchanged.
   with pytest.raises(utils.CommandError, match='non-finite'):
     main(*train, '--meta_iterations=400', '--resume', '--beta=1e30')
-  assert read_json(os.path.join(path, 'config.json')) == config
+  assert utils.read_json(os.path.join(path, 'config.json')) == config
   # Without --exp_name, resume finds the run although beta and the count changed.
   main(*train, '--meta_iterations=60', '--resume', '--beta=0.0005')
-  config = read_json(os.path.join(path, 'config.json'))
+  config = utils.read_json(os.path.join(path, 'config.json'))
   assert config['history'] == [{'start': 0, 'end': 40, 'beta': 0.001},
                                {'start': 40, 'end': 60, 'beta': 0.0005}]
   assert config['settings']['beta'] == 0.0005 and config['settings']['meta_iterations'] == 60
