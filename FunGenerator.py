@@ -29,6 +29,9 @@ class TaskRanges:
   phase: Range = (0.0, math.pi)
   frequency: Range = (PAPER_FREQUENCY, PAPER_FREQUENCY)
   mix: Range = (1.0, 1.0)          # weight b of the cosine in the sum family
+  # Sums and products of two waves: w2 - w1 when `frequency` is a single value
+  # (the earlier study's generator; (0, 0) makes both one frequency).
+  frequency_offset: Range = (0.01, 0.1)
   slope: Range = (-3.0, 3.0)
   offset: Range = (-3.0, 3.0)
   curvature: Range = (-1.0, 1.0)   # x^2 coefficient of the quadratic family
@@ -123,9 +126,25 @@ class Shapes(Periodic):
 
 
 class TwoWaves(Family):
-  """Two sinusoids: a1 sin(2 pi w1 x - phi1) combined with cos(2 pi w2 x - phi2)."""
+  """Two sinusoids: a1 sin(2 pi w1 x - phi1) combined with cos(2 pi w2 x - phi2).
+
+  As the earlier study's generator draws them: with a single frequency w,
+  w1 = w and w2 = w + U[frequency_offset] per task; with a frequency range, w1
+  and w2 are independent draws from it. With w1 = w2 a sum is one sinusoid and
+  a product a sinusoid of doubled frequency plus an offset.
+  """
   params = ('amplitude1', 'phase1', 'frequency1', 'phase2', 'frequency2')
   oracle_params = ('amplitude1', 'phase1', 'phase2')
+
+  def sample(self, rng, ranges, size):
+    params = super().sample(rng, ranges, size)
+    if ranges.frequency[0] == ranges.frequency[1]:
+      low, high = ranges.frequency_offset
+      # A fixed offset draws nothing: the one-frequency control keeps the
+      # random stream (and so the checkpoints) of its earlier trainings.
+      offset = uniform(rng, (low, high), size) if low != high else low
+      params['frequency2'] = params['frequency1'] + offset
+    return params
 
   def waves(self, x, params):
     sine = column(params['amplitude1']) * np.sin(

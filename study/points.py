@@ -56,8 +56,10 @@ SETTING_POINTS = (
     Point('Fig3', 'phase phi ~ U[pi, 2 pi]', ranges={'phase': (math.pi, 2 * math.pi)}),
     Point('Fig4', 'x range [-4, 6]', ranges={'x': (-4.0, 6.0)}),
     Point('Fig5', 'frequency w ~ U[0.1, 0.2]', ranges={'frequency': (0.1, 0.2)}),
-    Point('Fig6', 'product a sin(x - phi1) cos(x - phi2)', family='product'),
-    Point('Fig7', 'sum a1 sin(x - phi1) + a2 cos(x - phi2)', family='sum'),
+    Point('Fig6', 'product a sin(x - phi1) cos(2 pi w2 x - phi2), w2 - w1 ~ U[0.01, 0.1]',
+          family='product'),
+    Point('Fig7', 'sum a1 sin(x - phi1) + a2 cos(2 pi w2 x - phi2), w2 - w1 ~ U[0.01, 0.1]',
+          family='sum'),
     Point('linear', 'lines: offset + slope x, both ~ U[-3, 3]', family='linear'),
 )
 STANDARD = SETTING_POINTS[0]
@@ -71,6 +73,24 @@ SHAPE_POINTS = (
     Point('quadratic', 'quadratics c x^2 + s x + o, c ~ U[-1, 1], s, o ~ U[-3, 3]',
           family='quadratic'),
     Point('shapes', 'a sinusoid, square, triangle or sawtooth wave per task', family='shapes'),
+)
+ONE_FREQUENCY = {'frequency_offset': (0.0, 0.0)}
+DOUBLE_FREQUENCY = {'frequency': (2 * PAPER_FREQUENCY, 2 * PAPER_FREQUENCY)}
+# Controls that tell apart what makes Fig6 and Fig7 hard. With one frequency a
+# sum is a sinusoid of the paper's frequency (another amplitude and phase
+# distribution) and a product (a/2) sin(2x - phi1 - phi2) + (a/2) sin(phi2 - phi1):
+# a doubled frequency, amplitudes halved, the phase over the whole circle and
+# an offset. The sinusoid controls add those properties one group at a time.
+CONTROL_POINTS = (
+    Point('Fig6_one_frequency', 'product with w2 = w1 (a doubled-frequency sinusoid '
+          'plus an offset)', family='product', ranges=ONE_FREQUENCY),
+    Point('Fig7_one_frequency', 'sum with w2 = w1 (one sinusoid)', family='sum',
+          ranges=ONE_FREQUENCY),
+    Point('double_frequency', "sinusoid at the doubled frequency w = 1/pi, the paper's "
+          'A and phi', ranges=DOUBLE_FREQUENCY),
+    Point('double_frequency_product_like', 'sinusoid at w = 1/pi, A ~ U[0.05, 2.5], '
+          'phi ~ U[0, 2 pi] (the one-frequency product without its offset)',
+          ranges={**DOUBLE_FREQUENCY, 'amplitude': (0.05, 2.5), 'phase': (0.0, 2 * math.pi)}),
 )
 # Points drawn as a figure like the earlier study's (Img/<name>.png).
 FIGURE_POINTS = tuple(p.name for p in SETTING_POINTS + SHAPE_POINTS)
@@ -100,8 +120,11 @@ AXES = {
                                                             PAPER_FREQUENCY + m)})),
     'x_shift': Axis('shift of the x range', (0, 1, 2, 5, 10),
                     lambda m: ('sinusoid', {'x': (-5.0 + m, 5.0 + m)})),
-    'mix': Axis('weight b of the cosine in sin + b cos', (0, 0.25, 0.5, 1, 2),
+    'mix': Axis('weight b of the cosine in sin + b cos, two frequencies', (0, 0.25, 0.5, 1, 2),
                 lambda m: ('sum', {'mix': (float(m), float(m))})),
+    'mix_one_frequency': Axis('weight b of the cosine in sin + b cos, one frequency',
+                              (0, 0.25, 0.5, 1, 2),
+                              lambda m: ('sum', {'mix': (float(m), float(m)), **ONE_FREQUENCY})),
     'noise': Axis('standard deviation of the observation noise', (0, 0.25, 0.5, 1, 2),
                   lambda m: ('sinusoid', {'noise_std': float(m)})),
 }
@@ -138,6 +161,9 @@ def with_second_seed(point: Point) -> Point:
 # of a result is the seed.
 SWEEP_SECOND_SEED = tuple(map(with_second_seed, SWEEP))
 SHAPE_POINTS_SECOND_SEED = tuple(map(with_second_seed, SHAPE_POINTS))
+# Fig7 is mix_1, whose second seed the sweep has.
+PRODUCT_SECOND_SEED = tuple(with_second_seed(p) for p in SETTING_POINTS if p.family == 'product')
+CONTROL_POINTS_SECOND_SEED = tuple(map(with_second_seed, CONTROL_POINTS))
 SEED_RUNS = ((1, ''), (SECOND_SEED, SEED_SUFFIX))   # (training seed, point name suffix)
 TUNED_AMPLITUDES = (40, 80)
 TUNED_SUFFIX = '_tuned'
@@ -157,7 +183,8 @@ CHECKS = SWEEP_SECOND_SEED + (
                         tuned_alpha=True)
     for point in SWEEP if point.axis == 'amplitude' and point.magnitude in TUNED_AMPLITUDES)
 POINTS = {p.name: p for p in SETTING_POINTS + SWEEP + CHECKS + SHAPE_POINTS
-          + SHAPE_POINTS_SECOND_SEED}
+          + SHAPE_POINTS_SECOND_SEED + PRODUCT_SECOND_SEED + CONTROL_POINTS
+          + CONTROL_POINTS_SECOND_SEED}
 FULL_PHASE_RUNS = ('phase_2', 'phase_2_seed2', 'phase_2_seed3')
 TRAINED_METHODS = ('maml', 'pretrain')
 # The models tested on every point, and how the report names them.
