@@ -7,8 +7,9 @@ phi ~ U[0, pi], x ~ U[-5, 5]; here written a sin(2 pi w x - phi) with
 w = 1 / (2 pi) cycles per unit by default, which is exactly the paper's task.
 Keep the minus sign: sin(x + phi) over the same phase range is a mirrored set.
 
-Adding a family is one class with `params`, `oracle_params`, `sample` and
-`evaluate`, decorated with `@register`.
+Adding a family is one class with `params`, `oracle_params`, `sample`,
+`evaluate` and, for the family fit (study.family_fit), `searched` and `basis`,
+decorated with `@register`.
 """
 import dataclasses
 import math
@@ -57,10 +58,27 @@ def column(values: np.ndarray) -> np.ndarray:
 
 
 class Family:
-  """A function family: parameter names, sampler and evaluator."""
+  """A function family: parameter names, sampler and evaluator.
+
+  For the family fit, f(x) = basis(x, s) @ c: the parameters s the family is
+  not linear in are searched over their ranges, the coefficients c solved by
+  least squares (a superset of the family where c has more freedom than the
+  family's parameters, e.g. any phase of a sinusoid).
+  """
   name = ''
   params: Tuple[str, ...] = ()
   oracle_params: Tuple[str, ...] = ()   # what the oracle baseline is told
+  discrete: Tuple[str, ...] = ()        # searched parameters that take integer values
+
+  def searched(self, ranges: TaskRanges) -> Dict[str, Range]:
+    """The range of each parameter the family is not linear in (a single value
+    if it is fixed)."""
+    return {}
+
+  def basis(self, x: np.ndarray, searched: Params) -> np.ndarray:
+    """The functions the family is a linear combination of, given the searched
+    parameters (each [B]): [B, N, P] for x [B, N, 1]."""
+    raise NotImplementedError
 
   def sample(self, rng: np.random.RandomState, ranges: TaskRanges, size: int) -> Params:
     return {p: uniform(rng, getattr(ranges, p.rstrip('12')), size) for p in self.params}
@@ -79,10 +97,22 @@ class Periodic(Family):
     angle = 2 * math.pi * column(params['frequency']) * x - column(params['phase'])
     return column(params['amplitude']) * self.waveform(angle)
 
+  def searched(self, ranges):
+    return {'frequency': ranges.frequency, 'phase': ranges.phase}
+
+  def basis(self, x, searched):
+    return self.evaluate(x, {'amplitude': np.ones(len(x)), **searched})
+
 
 @register
 class Sinusoid(Periodic):
   name = 'sinusoid'
+
+  def searched(self, ranges):   # a sin(t - phi) = a cos(phi) sin(t) - a sin(phi) cos(t)
+    return {'frequency': ranges.frequency}
+
+  def basis(self, x, searched):
+    return sines(x, searched['frequency'])
 
 
 @register
@@ -117,12 +147,17 @@ class Shapes(Periodic):
     params['shape'] = rng.randint(len(self.SHAPES), size=size).astype(float)
     return params
 
+  discrete = ('shape',)
+
   def evaluate(self, x, params):
     angle = 2 * math.pi * column(params['frequency']) * x - column(params['phase'])
     shape = column(params['shape'])
     waves = sum(np.where(shape == i, FAMILIES[name].waveform(angle), 0.0)
                 for i, name in enumerate(self.SHAPES))
     return column(params['amplitude']) * waves
+
+  def searched(self, ranges):
+    return {**super().searched(ranges), 'shape': (0, len(self.SHAPES) - 1)}
 
 
 class TwoWaves(Family):
@@ -146,6 +181,12 @@ class TwoWaves(Family):
       params['frequency2'] = params['frequency1'] + offset
     return params
 
+  def searched(self, ranges):
+    if ranges.frequency[0] == ranges.frequency[1]:
+      return {'frequency1': ranges.frequency,
+              'frequency2': tuple(ranges.frequency[0] + d for d in ranges.frequency_offset)}
+    return {'frequency1': ranges.frequency, 'frequency2': ranges.frequency}
+
   def waves(self, x, params):
     sine = column(params['amplitude1']) * np.sin(
         2 * math.pi * column(params['frequency1']) * x - column(params['phase1']))
@@ -165,6 +206,10 @@ class Sum(TwoWaves):
     sine, cosine = self.waves(x, params)
     return sine + column(params['mix'] * params['amplitude2']) * cosine
 
+  def basis(self, x, searched):
+    return np.concatenate([sines(x, searched['frequency1']), sines(x, searched['frequency2'])],
+                          axis=-1)
+
 
 @register
 class Product(TwoWaves):
@@ -174,6 +219,16 @@ class Product(TwoWaves):
   def evaluate(self, x, params):
     sine, cosine = self.waves(x, params)
     return sine * cosine
+
+  def basis(self, x, searched):   # sin(u) cos(v) = (sin(u + v) + sin(u - v)) / 2
+    w1, w2 = searched['frequency1'], searched['frequency2']
+    return np.concatenate([sines(x, w1 + w2), sines(x, w1 - w2)], axis=-1)
+
+
+def sines(x: np.ndarray, frequency: np.ndarray) -> np.ndarray:
+  """sin and cos of 2 pi w x, [B, N, 2] for x [B, N, 1] and w [B]."""
+  angle = 2 * math.pi * column(frequency) * x
+  return np.concatenate([np.sin(angle), np.cos(angle)], axis=-1)
 
 
 @register
@@ -186,6 +241,9 @@ class Linear(Family):
   def evaluate(self, x, params):
     return column(params['offset']) + column(params['slope']) * x
 
+  def basis(self, x, searched):
+    return np.concatenate([np.ones_like(x), x], axis=-1)
+
 
 @register
 class Quadratic(Family):
@@ -197,6 +255,9 @@ class Quadratic(Family):
   def evaluate(self, x, params):
     return (column(params['curvature']) * x ** 2 + column(params['slope']) * x
             + column(params['offset']))
+
+  def basis(self, x, searched):
+    return np.concatenate([np.ones_like(x), x, x ** 2], axis=-1)
 
 
 class TaskGenerator:

@@ -277,18 +277,28 @@ def boundary_figure(path: str, panels: List[dict], good: float, columns: int = 4
   """Error against distance from the paper's distribution, one panel each.
 
   panels: {'title', 'xlabel', 'magnitudes' [M], 'lines': {label: (values [M],
-  line style)}, 'lost': first magnitude where MAML's advantage is gone, or None}.
-  Values above `clip` (diverged adaptation) are drawn at `clip`.
+  line style, diverged counts [M] or None)}, 'lost': first magnitude where
+  MAML's advantage is gone, or None}. Values above `clip` are drawn at `clip`
+  as an upward triangle; a line's diverged counts are written beside its points.
   """
   num_rows = math.ceil(len(panels) / columns)
   fig, axes = plt.subplots(num_rows, columns, squeeze=False,
                            figsize=(PANEL_SIZE[0] * columns, PANEL_SIZE[1] * num_rows))
   for panel, ax in zip(panels, axes.flat):
-    for label, (values, style) in panel['lines'].items():
+    for label, (values, style, diverged) in panel['lines'].items():
+      values = np.asarray(values, dtype=float)
       ax.plot(panel['magnitudes'], np.minimum(values, clip), marker='o', ms=3,
               label=label, **style)
+      off_scale = values > clip
+      ax.plot(np.asarray(panel['magnitudes'])[off_scale], np.full(off_scale.sum(), clip),
+              ls='none', marker='^', ms=7, color=style['color'])
+      for m, value, count in zip(panel['magnitudes'], values, diverged or ()):
+        if count:
+          ax.annotate(f'{count} div.', (m, min(value, clip)), fontsize=6, color=style['color'],
+                      xytext=(3, 3), textcoords='offset points')
     ax.axhline(good, color='k', ls=':', lw=1, label=f'fit well ({good:g})')
     ax.axhline(1.0, color='0.5', ls='-.', lw=1, label='predicting the mean (1)')
+    ax.plot([], [], ls='none', marker='^', ms=7, color='0.3', label=f'above {clip:g}, drawn at it')
     if panel['lost'] is not None:
       ax.axvline(panel['lost'], color='r', lw=1, alpha=0.6,
                  label='MAML no longer beats pretrained')

@@ -248,6 +248,27 @@ def mean_ci(values: np.ndarray) -> Dict[str, float]:
             'ci95': float(CI_Z * np.std(values) / math.sqrt(values.size))}
 
 
+def wilson_interval(successes: int, n: int) -> List[float]:
+  """95% Wilson score interval of a binomial proportion successes / n."""
+  if n == 0:
+    return [0.0, 1.0]
+  p, z2 = successes / n, CI_Z ** 2
+  centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+  half = CI_Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+  return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def median_interval(values: np.ndarray) -> List[float]:
+  """Distribution-free 95% interval of the median of values [n]: the order
+  statistics whose ranks bound the binomial(n, 1/2) count of values below it
+  (normal approximation); non-finite values sort last, as failures."""
+  ordered = np.sort(np.where(np.isnan(values), np.inf, values))
+  n = ordered.size
+  half = CI_Z * math.sqrt(n) / 2    # ranks (1-based) floor(n/2 - half), ceil(n/2 + half) + 1
+  low, high = max(0, math.floor(n / 2 - half) - 1), min(n - 1, math.ceil(n / 2 + half))
+  return [float(ordered[low]), float(ordered[high])]
+
+
 def loss_statistics(losses: np.ndarray) -> List[Dict[str, float]]:
   """Per-step statistics of per-task losses, each named for what it is over.
 
@@ -278,6 +299,17 @@ def loss_statistics(losses: np.ndarray) -> List[Dict[str, float]]:
         'n_tasks': int(row.size),
     })
   return stats
+
+
+def rounded_to_interval(mean: float, ci95: float) -> str:
+  """'mean ± ci95' with the half-width to one significant digit (two if it
+  starts with 1) and the mean to the same decimal place."""
+  if not (math.isfinite(mean) and math.isfinite(ci95)) or ci95 <= 0 or abs(mean) >= LARGE:
+    return f'{readable(mean)} ± {readable(ci95)}'
+  exponent = math.floor(math.log10(ci95))
+  digits = 2 if f'{ci95:e}'.startswith('1') else 1
+  places = max(0, digits - 1 - exponent)
+  return f'{mean:.{places}f} ± {ci95:.{places}f}'
 
 
 def summary_text(row: dict) -> str:

@@ -23,7 +23,7 @@ from study import protocols
 tf = utils.quiet_tensorflow()
 import maml  # pylint: disable=wrong-import-position
 
-CEILING_TASKS = 40
+CEILING_TASKS = 100
 TRAIN_POINTS = 200
 TRAIN_STEPS = 3000
 LEARNING_RATE = 3e-3

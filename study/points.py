@@ -95,8 +95,11 @@ CONTROL_POINTS = (
 # Points drawn as a figure like the earlier study's (Img/<name>.png).
 FIGURE_POINTS = tuple(p.name for p in SETTING_POINTS + SHAPE_POINTS)
 # Points whose tasks are also fit one network per task (study.ceiling): the
-# paper's sinusoid as the reference, and the shapes.
-CEILING_POINTS = (STANDARD.name,) + tuple(p.name for p in SHAPE_POINTS)
+# paper's sinusoid as the reference, the shapes, the widest frequency ranges,
+# the sums and products and the doubled-frequency control.
+CEILING_POINTS = ((STANDARD.name,) + tuple(p.name for p in SHAPE_POINTS)
+                  + ('Fig5', 'frequency_0.4', 'Fig6', 'Fig6_one_frequency', 'Fig7',
+                     'double_frequency'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,8 +164,8 @@ def with_second_seed(point: Point) -> Point:
 # of a result is the seed.
 SWEEP_SECOND_SEED = tuple(map(with_second_seed, SWEEP))
 SHAPE_POINTS_SECOND_SEED = tuple(map(with_second_seed, SHAPE_POINTS))
-# Fig7 is mix_1, whose second seed the sweep has.
-PRODUCT_SECOND_SEED = tuple(with_second_seed(p) for p in SETTING_POINTS if p.family == 'product')
+# Most settings share their seed-2 models with sweep points (Fig2 is amplitude_10).
+SETTING_POINTS_SECOND_SEED = tuple(map(with_second_seed, SETTING_POINTS))
 CONTROL_POINTS_SECOND_SEED = tuple(map(with_second_seed, CONTROL_POINTS))
 SEED_RUNS = ((1, ''), (SECOND_SEED, SEED_SUFFIX))   # (training seed, point name suffix)
 TUNED_AMPLITUDES = (40, 80)
@@ -183,7 +186,7 @@ CHECKS = SWEEP_SECOND_SEED + (
                         tuned_alpha=True)
     for point in SWEEP if point.axis == 'amplitude' and point.magnitude in TUNED_AMPLITUDES)
 POINTS = {p.name: p for p in SETTING_POINTS + SWEEP + CHECKS + SHAPE_POINTS
-          + SHAPE_POINTS_SECOND_SEED + PRODUCT_SECOND_SEED + CONTROL_POINTS
+          + SHAPE_POINTS_SECOND_SEED + SETTING_POINTS_SECOND_SEED + CONTROL_POINTS
           + CONTROL_POINTS_SECOND_SEED}
 FULL_PHASE_RUNS = ('phase_2', 'phase_2_seed2', 'phase_2_seed3')
 TRAINED_METHODS = ('maml', 'pretrain')

@@ -22,6 +22,7 @@ import FunGenerator
 import run_settings
 import sampling
 import utils
+from study import family_fit
 from study import points as study_points
 
 SPLIT_FRACTION = 0.8     # time series: adapt on the first 80% of the x range
@@ -39,7 +40,8 @@ PROTOCOLS = {'in_range': 'in range', 'time_series': 'time series, last 20%',
 MEASURED = {'in_range': ('full', 'in_range'), 'time_series': ('early', 'out_of_sample'),
             'far': ('full', 'far'), 'in_sample': ('early', 'in_sample')}
 BASELINE = 'pretrain'
-SIGN_TEST_Z = 1.645      # one-sided 95% normal quantile
+SIGN_TEST_LEVEL = 0.05   # one-sided
+SIGN_TEST_Z = 1.645      # its normal quantile
 
 
 def points_dir(logdir: str) -> str:
@@ -92,6 +94,32 @@ def normalised_errors(sess, model, tasks: dict, alpha: float, supports=('full', 
   return errors, dict(zip(REPORTED_STEPS, curve[..., 0]))
 
 
+def family_fit_errors(point: study_points.Point, k: int, num_tasks: int,
+                      seed: int) -> Dict[str, np.ndarray]:
+  """{protocol: normalised MSE [B]} of the true family fitted to each task's K
+  support points (study.family_fit): do K points identify the task?"""
+  tasks = protocol_tasks(point, k, num_tasks, seed)
+  fitted = {support: family_fit.fit(point.family, point.task_ranges, *tasks['support_' + support])
+            for support in ('full', 'early')}
+  errors = {}
+  for protocol, (support, region) in MEASURED.items():
+    x, y = tasks[region]
+    predicted = family_fit.predict(point.family, fitted[support], x)
+    errors[protocol] = np.mean((predicted - y) ** 2, axis=(1, 2)) / tasks['variance']
+  return errors
+
+
+def family_fits(points: List[study_points.Point], num_tasks: int, seed: int,
+                workers: int = utils.WORKERS) -> Dict[str, Dict[int, Dict[str, np.ndarray]]]:
+  """{point: {K: family_fit_errors}}, once per task distribution."""
+  distributions = {(p.family, p.task_ranges): p for p in points}
+  keys = [(key, k) for key in distributions for k in EVAL_KS]
+  errors = dict(zip(keys, utils.thread_map(
+      lambda job: family_fit_errors(distributions[job[0]], job[1], num_tasks, seed),
+      keys, workers)))
+  return {p.name: {k: errors[(p.family, p.task_ranges), k] for k in EVAL_KS} for p in points}
+
+
 def as_failures(values: np.ndarray) -> np.ndarray:
   """Non-finite errors (diverged adaptation) become +inf: a failed task."""
   return np.where(np.isfinite(values), values, np.inf)
@@ -99,16 +127,20 @@ def as_failures(values: np.ndarray) -> np.ndarray:
 
 def nmse_statistics(values: np.ndarray, before: np.ndarray = None) -> dict:
   """Statistics of per-task normalised MSE [B]: the median and the fraction fit
-  well over all tasks (a non-finite one counts as a failure), and the mean and
-  95% CI over the tasks whose adaptation did not diverge (utils.diverged, from
-  the errors `before` adaptation [B]; without them, over the finite tasks)."""
+  well over all tasks (a non-finite one counts as a failure), each with a 95%
+  interval (order statistics; Wilson), and the mean and 95% CI over the tasks
+  whose adaptation did not diverge (utils.diverged, from the errors `before`
+  adaptation [B]; without them, over the finite tasks)."""
   blown = (utils.diverged(np.stack([before, values]))[1] if before is not None
            else ~np.isfinite(values))
   kept = utils.mean_ci(values[~blown])
+  n_good = int(np.sum(as_failures(values) < GOOD_NMSE))
   return {'mean_not_diverged': kept['mean'], 'ci95_not_diverged': kept['ci95'],
           'n_diverged': int(np.sum(blown)),
           'median': float(np.median(as_failures(values))),
-          'fraction_good': float(np.mean(as_failures(values) < GOOD_NMSE)),
+          'median_ci95': utils.median_interval(as_failures(values)),
+          'fraction_good': n_good / values.size,
+          'fraction_good_ci95': utils.wilson_interval(n_good, values.size),
           'n_nonfinite': int(np.sum(~np.isfinite(values))), 'n_tasks': int(values.size)}
 
 
@@ -118,9 +150,23 @@ def percentile_tasks(values: np.ndarray) -> List[int]:
   return [int(order[round(p / 100 * (values.size - 1))]) for p in PERCENTILES]
 
 
+def choose_step_size(errors: Dict[float, np.ndarray]) -> float:
+  """The study's test-time step size rule, on the statistics its verdicts read.
+
+  Args:
+    errors: {alpha: per-task validation nMSE [B] after the last test step}, for
+      each alpha in experiment.STEP_SIZES (alpha = 0, no fine-tuning, among them).
+  Returns:
+    the alpha that fits the most validation tasks well (nMSE < GOOD_NMSE), ties
+    broken by the lower median, then by the smaller alpha.
+  """
+  return min(sorted(errors), key=lambda alpha: (-np.sum(as_failures(errors[alpha]) < GOOD_NMSE),
+                                                np.median(as_failures(errors[alpha]))))
+
+
 def validated_alpha(sess, model, point: study_points.Point, k: int, num_tasks: int) -> float:
-  """evaluation.choose_step_size on the in-range normalised MSE after the last
-  test step, on validation tasks of the point."""
+  """choose_step_size on the in-range normalised MSE after the last test step,
+  on validation tasks of the point."""
   tasks = protocol_tasks(point, k, num_tasks, evaluation.VALIDATION_SEED)
   feed = {'support': tasks['support_full'], 'support_inputs': tasks['support_full'][0],
           'in_range': tasks['in_range'], 'in_range_inputs': tasks['in_range'][0]}
@@ -129,12 +175,21 @@ def validated_alpha(sess, model, point: study_points.Point, k: int, num_tasks: i
     predictions = evaluation.adapted_predictions(sess, model, feed, alpha, ('in_range',),
                                                  (FINAL_STEP,))
     errors[alpha] = evaluation.losses_of(feed, predictions)['in_range'][0] / tasks['variance']
-  return evaluation.choose_step_size(errors)
+  return choose_step_size(errors)
 
 
 def works(row: dict) -> bool:
   """MAML works on a distribution if it fits most tasks well: median nMSE < GOOD_NMSE."""
   return row['median'] < GOOD_NMSE
+
+
+def works_verdict(row: dict) -> str:
+  """'works' or 'fails' by `works`, 'borderline' if the median's 95% interval
+  contains GOOD_NMSE."""
+  low, high = row['median_ci95']
+  if low < GOOD_NMSE <= high:
+    return 'borderline'
+  return 'works' if works(row) else 'fails'
 
 
 def beats_baseline(row: dict) -> bool:
@@ -224,9 +279,12 @@ def summary(evaluations: Dict[int, Dict[str, Evaluation]]) -> dict:
 
 
 def task_columns():
-  """(role, protocol, step) of every column of <point>_tasks.csv."""
+  """(role, protocol, step) of every error column of <point>_tasks.csv."""
   return [(role, protocol, s) for role in study_points.ROLES for protocol in MEASURED
           for s in TEST_STEPS]
+
+
+FAMILY_FIT = 'family_fit'   # its columns in <point>_tasks.csv: family_fit_<protocol>
 
 
 def restricted(evaluations: Dict[int, Dict[str, Evaluation]], mask: np.ndarray):
@@ -246,21 +304,27 @@ def by_shape(point: study_points.Point, evaluations, num_tasks: int, seed: int) 
                                for i, name in enumerate(shapes)}}
 
 
-def write_point(point: study_points.Point, evaluations, stem: str, num_tasks: int, seed: int,
-                sources: Dict[str, dict]):
-  """Writes <point>.json (statistics; per shape too for a mixture of shapes) and
-  <point>_tasks.csv (per-task errors at FIGURE_K)."""
+def write_point(point: study_points.Point, evaluations, fits: Dict[int, Dict[str, np.ndarray]],
+                stem: str, num_tasks: int, seed: int, sources: Dict[str, dict]):
+  """Writes <point>.json (statistics of the models and the family fit; per shape
+  too for a mixture of shapes) and <point>_tasks.csv (per task at FIGURE_K: its
+  parameters, each model's errors and the family fit's)."""
   utils.write_json(stem + '.json', {
       'point': dataclasses.asdict(point), 'num_tasks': num_tasks, 'eval_seed': seed,
       'good_nmse': GOOD_NMSE, 'split_fraction': SPLIT_FRACTION,
       'far_fraction': FAR_FRACTION, 'results': summary(evaluations),
+      FAMILY_FIT: {str(k): {protocol: nmse_statistics(e) for protocol, e in by_protocol.items()}
+                   for k, by_protocol in fits.items()},
       **by_shape(point, evaluations, num_tasks, seed),
       'sources': sources, 'code': utils.code_version()})
-  errors = evaluations[FIGURE_K]
+  errors, fit = evaluations[FIGURE_K], fits[FIGURE_K]
+  params = protocol_tasks(point, FIGURE_K, num_tasks, seed)['params']
   utils.write_csv(stem + '_tasks.csv',
-                  ['task'] + [f'{r}_{p}_step{s}' for r, p, s in task_columns()],
-                  [[b] + [errors[r].errors[p][s][b] for r, p, s in task_columns()]
-                   for b in range(num_tasks)])
+                  ['task'] + list(params) + [f'{r}_{p}_step{s}' for r, p, s in task_columns()]
+                  + [f'{FAMILY_FIT}_{p}' for p in MEASURED],
+                  [[b] + [v[b] for v in params.values()]
+                   + [errors[r].errors[p][s][b] for r, p, s in task_columns()]
+                   + [fit[p][b] for p in MEASURED] for b in range(num_tasks)])
 
 
 def write_figure_data(point: study_points.Point, evaluations: Dict[str, Evaluation], path: str,
@@ -292,13 +356,14 @@ def evaluate(logdir: str, num_tasks: int, seed: int,
         f'no trained robustness points in {study_points.study_dir(logdir)}; '
         'train them with --mode=point')
   evaluations = evaluate_points(points, logdir, num_tasks, seed, base, workers)
+  fits = family_fits(points, num_tasks, seed, workers)
   results_dir = points_dir(logdir)
   os.makedirs(results_dir, exist_ok=True)
   for point in points:
     sources = {role: checkpoints.checkpoint_source(path)
                for role, (_, path) in study_points.role_models(point, logdir, base).items()}
     stem = os.path.join(results_dir, point.name)
-    write_point(point, evaluations[point.name], stem, num_tasks, seed, sources)
+    write_point(point, evaluations[point.name], fits[point.name], stem, num_tasks, seed, sources)
     if point.name in study_points.FIGURE_POINTS:
       write_figure_data(point, evaluations[point.name][FIGURE_K], stem + '_figure.npz',
                         num_tasks, seed)

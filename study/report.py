@@ -12,13 +12,13 @@ import FunGenerator
 import plots
 import utils
 from study import points as study_points
-from study.points import (AXES, CEILING_POINTS, CHECK_ITERATIONS, FIGURE_POINTS,
-                          FULL_PHASE_RUNS, POINTS, ROLES, SECOND_SEED, SEED_RUNS,
-                          SEED_SUFFIX, SETTING_POINTS, SHAPE_POINTS, STANDARD,
+from study.points import (AXES, CEILING_POINTS, CHECK_ITERATIONS, CONTROL_POINTS,
+                          FIGURE_POINTS, FULL_PHASE_RUNS, POINTS, ROLES, SECOND_SEED,
+                          SEED_RUNS, SEED_SUFFIX, SETTING_POINTS, SHAPE_POINTS, STANDARD,
                           TUNED_AMPLITUDES, TUNED_SUFFIX, sweep_name)
-from study.protocols import (EVAL_KS, FIGURE_K, FINAL_STEP, GOOD_NMSE, PERCENTILES,
-                             PROTOCOLS, REPORTED_STEPS, SPLIT_FRACTION, TEST_STEPS,
-                             beats_baseline, works)
+from study.protocols import (BASELINE, EVAL_KS, FAMILY_FIT, FIGURE_K, FINAL_STEP, GOOD_NMSE,
+                             PERCENTILES, PROTOCOLS, REPORTED_STEPS, SPLIT_FRACTION,
+                             TEST_STEPS, beats_baseline, works, works_verdict)
 from study import protocols
 
 BOUNDARY_PROTOCOLS = ('in_range', 'time_series')
@@ -93,15 +93,17 @@ def boundary_panels(stats: Dict[str, dict]) -> List[dict]:
   for axis, spec in AXES.items():
     for protocol in BOUNDARY_PROTOCOLS:
       lines = {}
+      def line(role, step, suffix, style):
+        rows = [final(stats, sweep_name(axis, m, suffix), role, protocol, step)
+                for m in spec.magnitudes]
+        return ([r['median'] for r in rows], style,
+                [r['n_diverged'] for r in rows] if step == FINAL_STEP else None)
       for role, color in zip(ROLES, ROLE_COLORS):
         for step in TEST_STEPS:
-          lines[f'{ROLES[role]}, {step} step' + ('s' if step > 1 else '')] = (
-              [final(stats, sweep_name(axis, m), role, protocol, step)['median']
-               for m in spec.magnitudes],
-              {'color': color, 'ls': '-' if step == FINAL_STEP else '--'})
-      lines[f"{ROLES['maml']}, seed {SECOND_SEED}, {FINAL_STEP} steps"] = (
-          [final(stats, sweep_name(axis, m, SEED_SUFFIX), 'maml', protocol)['median']
-           for m in spec.magnitudes], {'color': ROLE_COLORS[0], 'ls': ':'})
+          lines[f'{ROLES[role]}, {step} step' + ('s' if step > 1 else '')] = line(
+              role, step, '', {'color': color, 'ls': '-' if step == FINAL_STEP else '--'})
+      lines[f"{ROLES['maml']}, seed {SECOND_SEED}, {FINAL_STEP} steps"] = line(
+          'maml', FINAL_STEP, SEED_SUFFIX, {'color': ROLE_COLORS[0], 'ls': ':'})
       lost = first_failure(stats, axis, protocol, beats_baseline)
       panels.append({'title': f'{axis}, {PROTOCOLS[protocol]}', 'xlabel': spec.label,
                      'magnitudes': spec.magnitudes, 'lines': lines,
@@ -109,19 +111,80 @@ def boundary_panels(stats: Dict[str, dict]) -> List[dict]:
   return panels
 
 
+def percent(fraction: float) -> str:
+  return f'{100 * fraction:.0f}%'
+
+
 def stat_cell(row: dict) -> str:
-  return f"{row['median']:.3g} ({100 * row['fraction_good']:.0f}%)"
+  """Median nMSE (95% interval), % of tasks fit well (95% interval), and the
+  number of diverged adaptations if any."""
+  (low, high), (good_low, good_high) = row['median_ci95'], row['fraction_good_ci95']
+  text = (f"{utils.readable(row['median'])} ({utils.readable(low)}-{utils.readable(high)}), "
+          f"{percent(row['fraction_good'])} ({100 * good_low:.0f}-{100 * good_high:.0f})")
+  return text + (f", {row['n_diverged']} diverged" if row['n_diverged'] else '')
 
 
-def settings_table(stats: Dict[str, dict]) -> str:
+NOT_FINE_TUNED = 'pretrained, not fine-tuned'
+FAMILY_FIT_LABEL = 'family fit (least squares on the K points)'
+
+
+def model_rows(stats: Dict[str, dict], name: str, k: int = FIGURE_K) -> Dict[str, Callable]:
+  """{row label: protocol -> statistics after FINAL_STEP steps}: each model, the
+  baseline before fine-tuning (step 0) and the family fit."""
+  rows = {label: functools.partial(final, stats, name, role, k=k) for role, label in ROLES.items()}
+  rows[NOT_FINE_TUNED] = lambda p: final(stats, name, BASELINE, p, step=0, k=k)
+  rows[FAMILY_FIT_LABEL] = lambda p: stats[name][FAMILY_FIT][str(k)][p]
+  return rows
+
+
+def settings_table(stats: Dict[str, dict], points=SETTING_POINTS) -> str:
   """K=10, FINAL_STEP steps: median normalised MSE and % of tasks fit well, per protocol."""
   lines = ['| setting | model | ' + ' | '.join(PROTOCOLS.values()) + ' |',
            '|---|---|' + '---|' * len(PROTOCOLS)]
-  for point in SETTING_POINTS:
-    for role, label in ROLES.items():
+  for point in points:
+    for label, row in model_rows(stats, point.name).items():
       lines.append(f'| {point.name}: {point.title} | {label} | ' + ' | '.join(
-          stat_cell(final(stats, point.name, role, p)) for p in PROTOCOLS) + ' |')
+          stat_cell(row(p)) for p in PROTOCOLS) + ' |')
   return '\n'.join(lines)
+
+
+def beats_verdict(row: dict) -> str:
+  return 'beats' if beats_baseline(row) else 'not'
+
+
+def verdicts_table(stats: Dict[str, dict], names: List[str]) -> str:
+  """Per point, K=FIGURE_K, FINAL_STEP steps, for the models of seed 1 and
+  SECOND_SEED: does MAML trained on it work (median nMSE < GOOD_NMSE, borderline
+  if the median's interval contains it) and beat the baseline (sign test), in
+  range and on the never-seen end, and do the seeds agree; beside it the
+  share of tasks the family fit fits well."""
+  header = [f'{what}, {PROTOCOLS[p]} (seed 1 / {SECOND_SEED})'
+            for what in ('works', 'beats the baseline') for p in BOUNDARY_PROTOCOLS]
+  lines = ['| point | family fit, % fit well in range | ' + ' | '.join(header)
+           + ' | seeds agree |', '|---|---|' + '---|' * (len(header) + 1)]
+  for name in names:
+    runs = [name + suffix for _, suffix in SEED_RUNS if name + suffix in stats]
+    cells, agree = [], True
+    for verdict in (works_verdict, beats_verdict):
+      for protocol in BOUNDARY_PROTOCOLS:
+        values = [verdict(final(stats, run, 'maml', protocol)) for run in runs]
+        agree &= len(set(values)) == 1
+        cells.append(' / '.join(values))
+    fit = stats[name][FAMILY_FIT][str(FIGURE_K)]['in_range']
+    lines.append(f"| {name} | {percent(fit['fraction_good'])} | " + ' | '.join(cells)
+                 + f" | {'yes' if agree else '**no**'} |")
+  return '\n'.join(lines)
+
+
+def sign_tests_text(stats: Dict[str, dict]) -> str:
+  """How many one-sided sign tests the study runs, and what chance alone gives."""
+  tests = len(stats) * len(EVAL_KS) * len(protocols.MEASURED)
+  level = protocols.SIGN_TEST_LEVEL
+  return (f'"Beats" is a one-sided sign test at {100 * level:g}% on the same tasks. The '
+          f'results files hold {tests} of them (every point, K and protocol); if MAML and the '
+          f'baseline were equally good everywhere, about {round(level * tests)} would still '
+          'read "beats", so a single "beats" near the threshold is weak evidence; one that '
+          'holds for both seeds is stronger.')
 
 
 def details_table(stats: Dict[str, dict], names: List[str]) -> str:
@@ -148,14 +211,16 @@ def details_table(stats: Dict[str, dict], names: List[str]) -> str:
 
 def sweep_table(stats: Dict[str, dict]) -> str:
   """Per axis and magnitude, K=10, FINAL_STEP steps: in-range and time-series columns."""
-  header = [f'{ROLES[r]}, {PROTOCOLS[p]}' for p in BOUNDARY_PROTOCOLS for r in ROLES]
+  header = [f'{label}, {PROTOCOLS[p]}' for p in BOUNDARY_PROTOCOLS
+            for label in list(ROLES.values()) + [FAMILY_FIT_LABEL]]
   lines = ['| axis | magnitude | ' + ' | '.join(header) + ' |',
            '|---|---|' + '---|' * len(header)]
   for axis, spec in AXES.items():
     for m in spec.magnitudes:
+      rows = model_rows(stats, sweep_name(axis, m))
       lines.append(f'| {axis} | {m:g} | ' + ' | '.join(
-          stat_cell(final(stats, sweep_name(axis, m), r, p))
-          for p in BOUNDARY_PROTOCOLS for r in ROLES) + ' |')
+          stat_cell(rows[label](p)) for p in BOUNDARY_PROTOCOLS
+          for label in list(ROLES.values()) + [FAMILY_FIT_LABEL]) + ' |')
   return '\n'.join(lines)
 
 
@@ -168,6 +233,10 @@ def boundary_table(stats: Dict[str, dict]) -> str:
     for seed, suffix in SEED_RUNS:
       cells = [last_passing(stats, axis, p, test, suffix) for test in (works, beats_baseline)
                for p in BOUNDARY_PROTOCOLS]
+      for i, protocol in enumerate(BOUNDARY_PROTOCOLS):   # the works columns
+        near = [f'{m:g}' for m in spec.magnitudes if works_verdict(
+            final(stats, sweep_name(axis, m, suffix), 'maml', protocol)) == 'borderline']
+        cells[i] += f"; borderline at {', '.join(near)}" if near else ''
       lines.append(f'| {spec.label} ({", ".join(f"{m:g}" for m in spec.magnitudes)}) | '
                    f'{seed} | ' + ' | '.join(cells) + ' |')
   for seed, suffix in SEED_RUNS if SHAPE_POINTS else ():
@@ -318,32 +387,47 @@ def same_tasks(logdir: str, name: str, role: str, protocol: str, num_tasks: int)
   return protocols.nmse_statistics(errors[role][protocol][:num_tasks])
 
 
+def count_cell(row: dict) -> str:
+  """Tasks fit well out of all, with the 95% interval of the share, and the median."""
+  low, high = row['fraction_good_ci95']
+  good = round(row['fraction_good'] * row['n_tasks'])
+  return (f"{good} of {row['n_tasks']} ({100 * low:.0f}-{100 * high:.0f}%), "
+          f"median {utils.readable(row['median'])}")
+
+
+def same_tasks_fit(logdir: str, name: str, protocol: str, num_tasks: int) -> dict:
+  """nmse_statistics of the family fit on the first num_tasks tasks at FIGURE_K."""
+  rows = utils.read_csv(os.path.join(protocols.points_dir(logdir), name + '_tasks.csv'))
+  return protocols.nmse_statistics(np.array([float(r[f'{FAMILY_FIT}_{protocol}'])
+                                             for r in rows[:num_tasks]]))
+
+
 def ceiling_table(logdir: str, ceilings: Dict[str, dict]) -> str:
-  """Per ceiling point: the per-task network fit beside MAML and the baseline on the same tasks."""
+  """Per ceiling point, on the same tasks: one network fit to each task (many
+  noise-free points), the family fit, MAML and the baseline (K points)."""
   header = [f'{what}, {PROTOCOLS[p]}' for p in SHAPE_PROTOCOLS
-            for what in ('network fit to the task', ROLES['maml'], ROLES['pretrain'])]
+            for what in ('network fit to the task', 'family fit', ROLES['maml'],
+                         ROLES['pretrain'])]
   lines = ['| point | ' + ' | '.join(header) + ' |', '|---|' + '---|' * len(header)]
   for name, ceiling in ceilings.items():
     cells = []
     for protocol in SHAPE_PROTOCOLS:
-      cells.append(stat_cell(ceiling['statistics'][protocol]))
-      cells += [stat_cell(same_tasks(logdir, name, role, protocol, ceiling['num_tasks']))
+      cells.append(count_cell(ceiling['statistics'][protocol]))
+      cells.append(count_cell(same_tasks_fit(logdir, name, protocol, ceiling['num_tasks'])))
+      cells += [count_cell(same_tasks(logdir, name, role, protocol, ceiling['num_tasks']))
                 for role in ('maml', 'pretrain')]
     lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 
 
 def second_seed_name(name: str) -> str:
-  """The point of the same distribution with models trained from SECOND_SEED (the
-  paper's distribution is the first magnitude of the sweep's axes)."""
-  if name == STANDARD.name:
-    return sweep_name('amplitude', AXES['amplitude'].magnitudes[0], SEED_SUFFIX)
+  """The point of the same distribution with models trained from SECOND_SEED."""
   return name + SEED_SUFFIX
 
 
 def shapes_figure(stats: Dict[str, dict], ceilings: Dict[str, dict], path: str):
   """Percent of tasks fit well per shape: each model, the second seed and the ceiling."""
-  names = list(CEILING_POINTS)
+  names = [STANDARD.name] + [p.name for p in SHAPE_POINTS]
   panels = {}
   for protocol in SHAPE_PROTOCOLS:
     percent = lambda point, role: 100 * final(stats, point, role, protocol)['fraction_good']
@@ -431,10 +515,15 @@ def saved_results(logdir: str):
   return results, read_point_files(logdir, CEILING_POINTS, '_ceiling')
 
 
+def point_statistics(results: Dict[str, dict]) -> Dict[str, dict]:
+  """{point: {K: {role: ...}, FAMILY_FIT: {K: {protocol: statistics}}}} from its results file."""
+  return {name: {**r['results'], FAMILY_FIT: r[FAMILY_FIT]} for name, r in results.items()}
+
+
 def figures(logdir: str, results: Dict[str, dict], ceilings: Dict[str, dict]
             ) -> Dict[str, Callable[[str], None]]:
   """{name: draw(path)} for each of FIGURES whose points (and ceilings) are evaluated."""
-  stats = {name: r['results'] for name, r in results.items()}
+  stats = point_statistics(results)
   results_dir = protocols.points_dir(logdir)
   drawn = {name: functools.partial(setting_figure, POINTS[name], os.path.join(results_dir, name))
            for name in FIGURE_POINTS if name in stats}
@@ -451,7 +540,7 @@ def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE)
   and Img/shapes_summary.png and rewrites the README sections from the saved
   results of every evaluated point and the ceiling files."""
   results, ceilings = saved_results(logdir)
-  stats = {name: r['results'] for name, r in results.items()}
+  stats = point_statistics(results)
   os.makedirs(img_dir, exist_ok=True)
   for name, draw in figures(logdir, results, ceilings).items():
     draw(os.path.join(img_dir, name + '.png'))
@@ -461,6 +550,8 @@ def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE)
   sections = {}
   if has_settings:
     sections['robustness_settings'] = settings_table(stats)
+  if all(p.name in stats for p in CONTROL_POINTS):
+    sections['robustness_controls'] = settings_table(stats, CONTROL_POINTS)
   if has_settings and has_all:
     sections['robustness_findings'] = findings(stats)
   if has_all and len(ceilings) == len(CEILING_POINTS):
@@ -470,11 +561,19 @@ def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE)
                                                                  logdir)})
   results_dir = protocols.points_dir(logdir)
   if has_all:
+    headline = [p.name for p in SETTING_POINTS + CONTROL_POINTS + SHAPE_POINTS
+                if p.name in stats]
     sections.update({'robustness_sweep': sweep_table(stats),
                      'robustness_boundary': boundary_table(stats),
+                     'robustness_verdicts': verdicts_table(stats, headline) + '\n\n'
+                     + sign_tests_text(stats),
                      'robustness_training_time': training_time_text(logdir, base)})
+    first_seed = [n for n in POINTS if not n.endswith(SEED_SUFFIX)]
     utils.atomic_write(os.path.join(results_dir, ALL_POINTS_TABLE),
                        '# Every point of the robustness study\n\n'
+                       '## Verdicts per point and training seed\n\n'
+                       + verdicts_table(stats, first_seed) + '\n\n'
+                       '## Every statistic\n\n'
                        + details_table(stats, list(POINTS)) + '\n')
   utils.update_readme(readme, sections)
   print(f'wrote the results of {len(stats)} points to {results_dir}, their figures to '

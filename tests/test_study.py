@@ -99,11 +99,14 @@ def test_points_that_are_the_same_distribution_share_a_model():
   assert folder('Fig2') == folder('amplitude_10')
   assert folder('Fig4') == folder('x_shift_1')
   assert folder('Fig7') == folder('mix_1')
+  assert folder('Fig7_one_frequency') == folder('mix_one_frequency_1')
+  assert folder('Fig1_seed2') == folder('amplitude_5_seed2')
   for m in points.TUNED_AMPLITUDES:
     assert folder(f'amplitude_{m}_tuned') == folder(f'amplitude_{m}')
-  # 8 points reuse a setting's or the paper's model, the 5 seed-2 sweep origins
-  # share one model, the tuned checks reuse sweep models.
-  shared = 8 + 4 + len(points.TUNED_AMPLITUDES)
+  # Per seed, 9 sweep points reuse a setting's, a control's or the paper's
+  # model (5 axis origins, Fig2, Fig4, Fig7, Fig7_one_frequency); the tuned
+  # checks reuse sweep models.
+  shared = 2 * 9 + len(points.TUNED_AMPLITUDES)
   assert len({folder(n) for n in points.POINTS}) == len(points.POINTS) - shared
 
 
@@ -135,13 +138,14 @@ def test_point_training_and_report(tmp_path, monkeypatch):
                        save_interval=100)
   readme = tmp_path / 'README.md'
   readme.write_text(''.join(f'<!-- {s} -->\nold\n<!-- /{s} -->\n' for s in (
-      'robustness_sweep', 'robustness_boundary', 'robustness_training_time')))
+      'robustness_sweep', 'robustness_boundary', 'robustness_verdicts',
+      'robustness_training_time')))
   img = tmp_path / 'img'
   protocols.evaluate(logdir, num_tasks=20, seed=4, base=BASE)
   report.report(logdir, str(img), str(readme), base=BASE)
 
   assert sorted(os.listdir(str(img))) == ['Fig1.png', 'robustness_summary.png']
-  assert 'old' not in readme.read_text()
+  assert '\nold\n' not in readme.read_text()
   saved = utils.read_json(os.path.join(logdir, 'robustness', 'points', 'amplitude_10.json'))
   assert set(saved['sources']) == set(points.ROLES)
   assert saved['sources']['maml']['step'] == BASE.meta_iterations
@@ -149,9 +153,14 @@ def test_point_training_and_report(tmp_path, monkeypatch):
   row = saved['results']['10']['pretrain']
   stats = row['protocols']['time_series'][str(protocols.FINAL_STEP)]
   assert stats['n_tasks'] == 20 and 0 <= stats['fraction_good'] <= 1
-  assert contains(readme.read_text(), f"{stats['median']:.3g} ({100 * stats['fraction_good']:.0f}%)")
+  assert contains(readme.read_text(), report.stat_cell(stats))
   with open(os.path.join(logdir, 'robustness', 'points', report.ALL_POINTS_TABLE)) as f:
-    assert len(f.read().splitlines()) == 4 + len(registry) * 3 * 2 * len(protocols.MEASURED)
+    details = f.read().split('## Every statistic')[1]
+  assert len(details.splitlines()) == 4 + len(registry) * 3 * 2 * len(protocols.MEASURED)
+  # The per-task file holds each task's parameters and the family fit's errors.
+  rows = utils.read_csv(os.path.join(logdir, 'robustness', 'points', 'amplitude_10_tasks.csv'))
+  assert len(rows) == 20 and 0.1 <= float(rows[0]['amplitude']) <= 10
+  assert float(rows[0]['family_fit_in_range']) < 1e-6     # noise-free sinusoids: exact
   # Fig1 and amplitude_5 are one distribution: the same numbers.
   first = utils.read_json(os.path.join(logdir, 'robustness', 'points', 'Fig1.json'))
   same = utils.read_json(os.path.join(logdir, 'robustness', 'points', 'amplitude_5.json'))
@@ -168,6 +177,10 @@ def test_settings_table_and_findings_read_the_statistics():
                                         for role, e in by_role.items()}
                                     for k, by_role in by_k.items()})
            for name, by_k in errors.items()}
+  for by_k in stats.values():
+    by_k[protocols.FAMILY_FIT] = {str(k): {p: protocols.nmse_statistics(rng.lognormal(-3, 1, 40))
+                                           for p in protocols.MEASURED}
+                                  for k in protocols.EVAL_KS}
   final = protocols.FINAL_STEP
 
   def percent(name, role, protocol='in_range'):
@@ -181,7 +194,8 @@ def test_settings_table_and_findings_read_the_statistics():
   median = np.median(errors['Fig6'][protocols.FIGURE_K]['maml']['in_range'][final])
   assert contains(text, f'{median:.2f}')
   table = report.settings_table(stats)
-  assert len(table.splitlines()) == 2 + len(points.SETTING_POINTS) * len(points.ROLES)
+  rows_per_point = len(points.ROLES) + 2     # and the baseline before fine-tuning, the family fit
+  assert len(table.splitlines()) == 2 + len(points.SETTING_POINTS) * rows_per_point
   assert contains(table, percent('Fig3', 'standard', 'far'))
 
 
