@@ -316,23 +316,31 @@ def boundary_figure(path: str, panels: List[dict], good: float, columns: int = 4
   plt.close(fig)
 
 
-def bar_panels(path: str, groups: List[str], panels: Dict[str, Dict[str, List[float]]],
+def bar_panels(path: str, groups: List[str], panels: Dict[str, Dict[str, tuple]],
                ylabel: str):
-  """Grouped bars, one panel each: {panel title: {series label: value per group}}."""
+  """Grouped bars with 95% intervals, one panel each: {panel title: {series
+  label: (value per group, [low, high] per group)}}. A zero bar is drawn as a
+  short tick at 0, so that it is seen."""
   fig, axes = plt.subplots(1, len(panels), squeeze=False,
-                           figsize=(PANEL_SIZE[0] * 1.6 * len(panels), PANEL_SIZE[1] * 1.3))
+                           figsize=(PANEL_SIZE[0] * 1.6 * len(panels), PANEL_SIZE[1] * 1.4))
   for ax, (title, series) in zip(axes[0], panels.items()):
     width = 0.8 / len(series)
-    for i, (label, values) in enumerate(series.items()):
-      ax.bar(np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width, values, width,
-             label=label)
+    for i, (label, (values, intervals)) in enumerate(series.items()):
+      x = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
+      values, intervals = np.asarray(values), np.asarray(intervals)
+      bars = ax.bar(x, values, width, label=label)
+      color = bars[0].get_facecolor()
+      ax.errorbar(x, values, yerr=[values - intervals[:, 0], intervals[:, 1] - values],
+                  fmt='none', ecolor='k', elinewidth=0.7, capsize=1.5)
+      zero = values == 0
+      ax.plot(x[zero], np.zeros(zero.sum()), ls='none', marker='_', ms=8, mew=2, color=color)
     ax.set_xticks(np.arange(len(groups)))
     ax.set_xticklabels(groups, fontsize=8, rotation=20)
-    ax.set_ylim(0, 100)
+    ax.set_ylim(-2, 100)
     ax.set_ylabel(ylabel, fontsize=8)
     ax.set_title(title, fontsize=9)
   handles, labels = axes[0, 0].get_legend_handles_labels()
   fig.legend(handles, labels, loc='lower center', ncol=3, fontsize=8)
-  fig.tight_layout(rect=(0, 2 * LEGEND_SPACE, 1, 1))
+  fig.tight_layout(rect=(0, 2.5 * LEGEND_SPACE, 1, 1))
   fig.savefig(path, dpi=DPI)
   plt.close(fig)

@@ -87,23 +87,29 @@ def last_passing(stats: Dict[str, dict], axis: str, protocol: str, test,
   return f"{'only at' if i == 1 else 'up to'} {magnitudes[i - 1]:g} (not at {magnitudes[i]:g})"
 
 
+def sweep_line(stats: Dict[str, dict], axis: str, protocol: str, role: str, step: int,
+               suffix: str, style: dict) -> tuple:
+  """(median nMSE per magnitude, line style, diverged count per magnitude at FINAL_STEP)."""
+  rows = [final(stats, sweep_name(axis, m, suffix), role, protocol, step)
+          for m in AXES[axis].magnitudes]
+  return ([r['median'] for r in rows], style,
+          [r['n_diverged'] for r in rows] if step == FINAL_STEP else None)
+
+
 def boundary_panels(stats: Dict[str, dict]) -> List[dict]:
   """One panel per axis and protocol: median nMSE of each model against magnitude."""
   panels = []
   for axis, spec in AXES.items():
     for protocol in BOUNDARY_PROTOCOLS:
       lines = {}
-      def line(role, step, suffix, style):
-        rows = [final(stats, sweep_name(axis, m, suffix), role, protocol, step)
-                for m in spec.magnitudes]
-        return ([r['median'] for r in rows], style,
-                [r['n_diverged'] for r in rows] if step == FINAL_STEP else None)
       for role, color in zip(ROLES, ROLE_COLORS):
         for step in TEST_STEPS:
-          lines[f'{ROLES[role]}, {step} step' + ('s' if step > 1 else '')] = line(
-              role, step, '', {'color': color, 'ls': '-' if step == FINAL_STEP else '--'})
-      lines[f"{ROLES['maml']}, seed {SECOND_SEED}, {FINAL_STEP} steps"] = line(
-          'maml', FINAL_STEP, SEED_SUFFIX, {'color': ROLE_COLORS[0], 'ls': ':'})
+          lines[f'{ROLES[role]}, {step} step' + ('s' if step > 1 else '')] = sweep_line(
+              stats, axis, protocol, role, step, '',
+              {'color': color, 'ls': '-' if step == FINAL_STEP else '--'})
+      lines[f"{ROLES['maml']}, seed {SECOND_SEED}, {FINAL_STEP} steps"] = sweep_line(
+          stats, axis, protocol, 'maml', FINAL_STEP, SEED_SUFFIX,
+          {'color': ROLE_COLORS[0], 'ls': ':'})
       lost = first_failure(stats, axis, protocol, beats_baseline)
       panels.append({'title': f'{axis}, {PROTOCOLS[protocol]}', 'xlabel': spec.label,
                      'magnitudes': spec.magnitudes, 'lines': lines,
@@ -426,16 +432,21 @@ def second_seed_name(name: str) -> str:
 
 
 def shapes_figure(stats: Dict[str, dict], ceilings: Dict[str, dict], path: str):
-  """Percent of tasks fit well per shape: each model, the second seed and the ceiling."""
+  """Percent of tasks fit well per shape, with 95% intervals: each model, the
+  second seed, the family fit and the ceiling."""
   names = [STANDARD.name] + [p.name for p in SHAPE_POINTS]
   panels = {}
   for protocol in SHAPE_PROTOCOLS:
-    percent = lambda point, role: 100 * final(stats, point, role, protocol)['fraction_good']
-    by_model = {ROLES[r]: [percent(n, r) for n in names] for r in ROLES}
-    by_model[f"{ROLES['maml']}, seed {SECOND_SEED}"] = [
-        percent(second_seed_name(n), 'maml') for n in names]
-    by_model[f"one network fit to each task ({ceilings[names[0]]['num_tasks']} tasks)"] = [
-        100 * ceilings[n]['statistics'][protocol]['fraction_good'] for n in names]
+    def bars(rows):   # percent fit well and its interval, per shape
+      return ([100 * r['fraction_good'] for r in rows],
+              [[100 * v for v in r['fraction_good_ci95']] for r in rows])
+    by_model = {ROLES[r]: bars([final(stats, n, r, protocol) for n in names]) for r in ROLES}
+    by_model[f"{ROLES['maml']}, seed {SECOND_SEED}"] = bars(
+        [final(stats, second_seed_name(n), 'maml', protocol) for n in names])
+    by_model['family fit to the K points'] = bars(
+        [stats[n][FAMILY_FIT][str(FIGURE_K)][protocol] for n in names])
+    by_model[f"one network fit to each task ({ceilings[names[0]]['num_tasks']} tasks)"] = bars(
+        [ceilings[n]['statistics'][protocol] for n in names])
     panels[f'{PROTOCOLS[protocol]}, K={FIGURE_K}, {FINAL_STEP} steps'] = by_model
   labels = ['sinusoid (Fig1)' if n == STANDARD.name else n for n in names]
   plots.bar_panels(path, labels, panels, 'percent of tasks fit well (normalised MSE < 0.1)')
@@ -538,7 +549,8 @@ def figures(logdir: str, results: Dict[str, dict], ceilings: Dict[str, dict]
 def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE):
   """Draws Img/<figure point>.png (Fig1..7, linear, the shapes), Img/robustness_summary.png
   and Img/shapes_summary.png and rewrites the README sections from the saved
-  results of every evaluated point and the ceiling files."""
+  results of every evaluated point and the ceiling files; returns the
+  provenance of each file read ({name: {'code', 'eval_seed', 'num_tasks'}})."""
   results, ceilings = saved_results(logdir)
   stats = point_statistics(results)
   os.makedirs(img_dir, exist_ok=True)
@@ -578,4 +590,8 @@ def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE)
   utils.update_readme(readme, sections)
   print(f'wrote the results of {len(stats)} points to {results_dir}, their figures to '
         f'{img_dir} and {len(sections)} README sections')
-  return results
+  # For the provenance check: a ceiling file's tasks are the first of its
+  # evaluation's `of_eval_tasks`.
+  return {**results, **{name + '_ceiling': {'code': c['code'], 'eval_seed': c['eval_seed'],
+                                            'num_tasks': c['of_eval_tasks']}
+                        for name, c in ceilings.items()}}
