@@ -193,14 +193,16 @@ def cell(row: dict) -> str:
 
 
 def table2_cell(row: dict) -> str:
-  """The mean over all tasks rounded to its 95% CI (the paper's statistic), the
-  median, and the mean over the tasks that did not diverge if some did."""
-  text = (f"{utils.rounded_to_interval(row['mean_all_tasks'], row['ci95_all_tasks'])} "
-          f"(median {utils.readable(row['median_all_tasks'])})")
-  if row['n_diverged']:
-    text += (f"; {row['n_diverged']} diverged, the other {row['n_tasks'] - row['n_diverged']}: "
-             + utils.rounded_to_interval(row['mean_not_diverged'], row['ci95_not_diverged']))
-  return text
+  """The mean over all tasks rounded to its 95% CI (the paper's statistic) and
+  the median; if some tasks diverged, their count and the mean over the others
+  instead, since the diverged ones decide the mean over all."""
+  median = f"median {utils.readable(row['median_all_tasks'])}"
+  if not row['n_diverged']:
+    return f"{utils.rounded_to_interval(row['mean_all_tasks'], row['ci95_all_tasks'])} ({median})"
+  return (f"{row['n_diverged']} diverged (they decide the mean over all); the other "
+          f"{row['n_tasks'] - row['n_diverged']}: "
+          f"{utils.rounded_to_interval(row['mean_not_diverged'], row['ci95_not_diverged'])} "
+          f"({median} over all)")
 
 
 def table2(results) -> str:

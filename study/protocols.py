@@ -155,7 +155,7 @@ def choose_step_size(errors: Dict[float, np.ndarray]) -> float:
 
   Args:
     errors: {alpha: per-task validation nMSE [B] after the last test step}, for
-      each alpha in experiment.STEP_SIZES (alpha = 0, no fine-tuning, among them).
+      each alpha in evaluation.STEP_SIZES (alpha = 0, no fine-tuning, among them).
   Returns:
     the alpha that fits the most validation tasks well (nMSE < GOOD_NMSE), ties
     broken by the lower median, then by the smaller alpha.

@@ -10,7 +10,7 @@ import FunGenerator
 import utils
 from study import family_fit
 from study import protocols
-from study import report
+from study import tables
 
 NOISE_FREE_FAMILIES = [
     ('sinusoid', FunGenerator.TaskRanges()),
@@ -127,16 +127,16 @@ def hand_made_stats(n_diverged: int) -> dict:
   cell = {'protocols': {p: {str(s): row for s in protocols.REPORTED_STEPS}
                         for p in protocols.MEASURED}, 'alpha': 0.01}
   fit = {p: protocols.nmse_statistics(np.full(20, 1e-6)) for p in protocols.MEASURED}
-  return {**{str(k): {role: cell for role in report.ROLES} for k in protocols.EVAL_KS},
+  return {**{str(k): {role: cell for role in tables.ROLES} for k in protocols.EVAL_KS},
           protocols.FAMILY_FIT: {str(k): fit for k in protocols.EVAL_KS}}
 
 
 def test_study_table_rows_show_the_diverged_count():
-  point = dataclasses.replace(report.SETTING_POINTS[0], name='hand')
-  table = report.settings_table({'hand': hand_made_stats(3)}, [point])
+  point = dataclasses.replace(tables.SETTING_POINTS[0], name='hand')
+  table = tables.settings_table({'hand': hand_made_stats(3)}, [point])
   maml_row = next(line for line in table.splitlines() if 'MAML, trained on it' in line)
   assert maml_row.count('3 diverged') == len(protocols.PROTOCOLS)
-  clean = report.settings_table({'hand': hand_made_stats(0)}, [point])
+  clean = tables.settings_table({'hand': hand_made_stats(0)}, [point])
   assert 'diverged' not in clean
 
 

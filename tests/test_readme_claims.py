@@ -7,7 +7,7 @@ import grouped
 from helpers import ROOT
 import Main
 from study import protocols
-from study import report
+from study import tables
 import utils
 
 PAPER = os.path.join(ROOT, 'logs', 'paper')
@@ -63,7 +63,7 @@ def ceiling(name):
 
 def maml_on_ceiling_tasks(name, protocol):
   """MAML's fraction fit well on the ceiling's tasks (the first of the evaluation's)."""
-  return report.same_tasks(os.path.join(ROOT, 'logs'), name, 'maml', protocol,
+  return tables.same_tasks(os.path.join(ROOT, 'logs'), name, 'maml', protocol,
                            ceiling(name)['num_tasks'])['fraction_good']
 
 

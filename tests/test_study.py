@@ -14,7 +14,9 @@ import helpers
 import run_settings
 from study import points
 from study import protocols
+from study import findings
 from study import report
+from study import tables
 import utils
 
 tf = utils.quiet_tensorflow()
@@ -129,10 +131,12 @@ def test_point_training_and_report(tmp_path, monkeypatch):
   second_seed = [dataclasses.replace(p, name=p.name + points.SEED_SUFFIX, axis=None,
                                      training={'seed': points.SECOND_SEED}) for p in sweep]
   registry = {p.name: p for p in [points.SETTING_POINTS[0]] + sweep + second_seed}
-  for module in (points, report):
+  for module in (points, report, tables, findings):
     monkeypatch.setattr(module, 'AXES', {'amplitude': axis})
-    monkeypatch.setattr(module, 'POINTS', registry)
-  monkeypatch.setattr(report, 'SHAPE_POINTS', ())
+    if hasattr(module, 'POINTS'):
+      monkeypatch.setattr(module, 'POINTS', registry)
+  for module in (report, tables):
+    monkeypatch.setattr(module, 'SHAPE_POINTS', ())
   logdir = str(tmp_path / 'logs')
   grouped.train_models(points.training_jobs(list(registry), logdir, BASE), print_interval=100,
                        save_interval=100)
@@ -153,7 +157,7 @@ def test_point_training_and_report(tmp_path, monkeypatch):
   row = saved['results']['10']['pretrain']
   stats = row['protocols']['time_series'][str(protocols.FINAL_STEP)]
   assert stats['n_tasks'] == 20 and 0 <= stats['fraction_good'] <= 1
-  assert contains(readme.read_text(), report.stat_cell(stats))
+  assert contains(readme.read_text(), tables.stat_cell(stats))
   with open(os.path.join(logdir, 'robustness', 'points', report.ALL_POINTS_TABLE)) as f:
     details = f.read().split('## Every statistic')[1]
   assert len(details.splitlines()) == 4 + len(registry) * 3 * 2 * len(protocols.MEASURED)
@@ -187,13 +191,13 @@ def test_settings_table_and_findings_read_the_statistics():
     values = errors[name][protocols.FIGURE_K][role][protocol][final]
     return f'{100 * np.mean(values < protocols.GOOD_NMSE):.0f}%'
 
-  text = report.findings(stats)
+  text = findings.findings(stats)
   for name, role, protocol in (('Fig1', 'maml', 'in_range'), ('Fig1', 'pretrain', 'time_series'),
                                ('Fig6', 'maml', 'in_range'), ('linear', 'maml', 'far')):
     assert contains(text, percent(name, role, protocol))
   median = np.median(errors['Fig6'][protocols.FIGURE_K]['maml']['in_range'][final])
   assert contains(text, f'{median:.2f}')
-  table = report.settings_table(stats)
+  table = tables.settings_table(stats)
   rows_per_point = len(points.ROLES) + 2     # and the baseline before fine-tuning, the family fit
   assert len(table.splitlines()) == 2 + len(points.SETTING_POINTS) * rows_per_point
   assert contains(table, percent('Fig3', 'standard', 'far'))
@@ -210,7 +214,7 @@ def test_how_far_maml_works_stops_at_the_first_failure(medians, expected):
   stats = {f'amplitude_{m:g}': {str(protocols.FIGURE_K): {'maml': {'protocols': {
       'in_range': {step: {'median': median}}}}}}
            for m, median in zip(points.AXES['amplitude'].magnitudes, medians)}
-  assert report.last_passing(stats, 'amplitude', 'in_range', protocols.works) == expected
+  assert tables.last_passing(stats, 'amplitude', 'in_range', protocols.works) == expected
 
 
 def test_step_size_rule_prefers_fewer_diverged_tasks_then_lower_mean():
