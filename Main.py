@@ -55,7 +55,8 @@ DEFAULTS = run_settings.Settings()
 # Flags that define a model: its settings, stored in config.json.
 SETTINGS_FLAGS = ('method', 'first_order', 'K', 'meta_batch_size', 'meta_iterations', 'alpha',
                   'beta', 'num_updates', 'test_num_updates', 'hidden', 'family', 'amplitude',
-                  'phase', 'frequency', 'x_range', 'mix', 'slope', 'offset', 'curvature',
+                  'phase', 'frequency', 'frequency_offset', 'x_range', 'mix', 'slope', 'offset',
+                  'curvature',
                   'noise_std', 'seed', 'iterations_per_run')
 FOLDER_FLAGS = ('logdir', 'exp_name')
 TRAIN_FLAGS = ('resume', 'print_interval', 'save_interval')
@@ -107,6 +108,8 @@ RANGE_FLAGS = {
     'amplitude': ('amplitude', 'Amplitude range [min,max].'),
     'phase': ('phase', 'Phase range phi [min,max] in radians, y = a sin(2 pi w x - phi).'),
     'frequency': ('frequency', 'Frequency range w [min,max], cycles per unit.'),
+    'frequency_offset': ('frequency_offset', 'Sum and product families with a single '
+                         'frequency w: range of w2 - w1 [min,max] (0,0: one frequency).'),
     'mix': ('mix', 'Sum family: range of the cosine weight b [min,max].'),
     'slope': ('slope', 'Linear and quadratic families: slope range [min,max].'),
     'offset': ('offset', 'Linear and quadratic families: offset range [min,max].'),

@@ -228,3 +228,19 @@ def training_time_text(paths: List[str], what: str) -> str:
   return (f'Training {what} took {sum(seconds) / 60:.1f} minutes in all on a 2-core CPU '
           f'({min(seconds):.0f} to {max(seconds):.0f} s per model, {how}), from the '
           f'`{grouped.TIME_FILE}` files.')
+
+
+def costs_text(report_record: dict, reproduce_record: dict) -> str:
+  """What rerunning costs, measured: `make figures` and `make reproduce` (either may be None)."""
+  lines = []
+  if report_record:
+    lines.append(f"`make figures` took {report_record['total_seconds'] / 60:.1f} minutes on its "
+                 f"last run ({report_record['cpu_count']} cores).")
+  if reproduce_record:
+    lines.append(
+        f"`make reproduce` took {reproduce_record['total_seconds'] / 60:.0f} minutes when last "
+        f"run ({reproduce_record['models_trained']} models, of which the ceiling "
+        f"{reproduce_record['seconds']['ceiling'] / 60:.1f} minutes, at commit "
+        f"{str(reproduce_record['code']['git_commit'])[:7]}, before the study's latest points "
+        'were added).')
+  return ' '.join(lines) + ' Details: [docs/PERFORMANCE.md](docs/PERFORMANCE.md).'

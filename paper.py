@@ -25,6 +25,7 @@ import sampling
 import utils
 
 # Quoted from the paper (appendix C.1, 5-shot MSE): the target, not a result.
+TABLE2_K = 5   # table 2 is 5-shot
 PAPER_TABLE2 = {'pretrained (paper)': {1: 2.41, 5: 2.23, 10: 2.19},
                 'MAML (paper)': {1: 0.67, 5: 0.38, 10: 0.35}}
 TABLE_STEPS = (1, 5, 10)
@@ -45,6 +46,7 @@ FORMULAS = {
                       rf'{TASK_LOSS}(f_{{\theta_i^{{\prime}}}})$'),
 }
 DIVERGING_SHOWN = 2
+ALL_MODELS_TABLE = 'all_models.md'   # in <logdir>/paper, linked from the README
 FIGURES = ('paper_fig2', 'paper_fig3', 'families') + tuple(FORMULAS)   # Img/<name>.png
 
 
@@ -137,28 +139,33 @@ def model_label(names: List[str], what: str, results) -> str:
 def figure3(results, path: str):
   """MSE against steps per test K: the paper's mean over all tasks (top; steps
   where it is off the scale are marked at the edge with the diverged count) and
-  the median (bottom). Each panel's legend names the models it shows."""
-  panels = {}
+  the median (bottom). MAML is the K=10-trained model at every K, as in the
+  paper's text; at K=5 the K=5-trained variant and the paper's table 2 too."""
+  panels, references = {}, {}
   for k in EVAL_KS:
-    trained_k = 5 if k == 5 else 10
-    curves = {'MAML': seeds_of(results, f'maml_K{trained_k}_seed'),
+    curves = {'MAML': seeds_of(results, 'maml_K10_seed'),
               'first-order MAML': seeds_of(results, 'maml_fo_K10'),
               'pretrained': seeds_of(results, 'pretrain_'),
               'oracle': seeds_of(results, 'oracle_')}
-    panels[f'tested with K={k}'] = {
-        model_label(names, what, results): [results[n][k]['query'] for n in names]
-        for what, names in curves.items() if names}
-  plots.learning_curves(path, panels)
+    if k == TABLE2_K:   # the variant: meta-trained with the test K
+      curves['MAML, variant'] = seeds_of(results, f'maml_K{TABLE2_K}_seed')
+    title = f'tested with K={k}'
+    panels[title] = {model_label(names, what.split(',')[0], results): [
+        results[n][k]['query'] for n in names] for what, names in curves.items() if names}
+  references[f'tested with K={TABLE2_K}'] = {
+      f'{label}, table 2': values for label, values in PAPER_TABLE2.items()}
+  plots.learning_curves(path, panels, references)
 
 
 def figure2(results, logdir: str, eval_seed: int, path: str):
-  """MAML beside the pretrained baseline on held-out tasks, K=5, K=10 and half range."""
+  """MAML beside the pretrained baseline on held-out tasks, K=5, K=10 and half
+  range; both models meta-trained with K=10, as in the paper's text."""
   cases = [(5, None), (10, None), (5, HALF_RANGE)]
   rows = []
   with evaluation.TestGraphs() as graphs:
     for k, support_range in cases:
       row = []
-      for name in (f'maml_K{k}_seed1', 'pretrain_K10_seed1'):
+      for name in ('maml_K10_seed1', 'pretrain_K10_seed1'):
         model_dir = os.path.join(paper_dir(logdir), name)
         settings = checkpoints.load_settings(model_dir)
         tasks = sampling.evaluation_tasks(settings, k, FIG2_TASKS, eval_seed, support_range)
@@ -166,7 +173,7 @@ def figure2(results, logdir: str, eval_seed: int, path: str):
                                                  results[name][k]['alpha'], graphs)
         where = '' if support_range is None else f', points in x in {list(support_range)}'
         label = 'MAML' if settings.method == 'maml' else 'pretrained'
-        row += [plots.Panel(tasks, b, predictions[:, b], f'{label}, K={k}{where}')
+        row += [plots.Panel(tasks, b, predictions[:, b], f'{label}, tested with K={k}{where}')
                 for b in range(FIG2_TASKS)]
       rows.append(sorted(row, key=lambda p: p.b))
   plots.adaptation_figure(path, rows, dashboard.PLOT_STEPS)
@@ -190,6 +197,83 @@ def diverging_tasks(results, logdir: str, k: int = 5, top: int = DIVERGING_SHOWN
 
 def cell(row: dict) -> str:
   return utils.summary_text(row)
+
+
+def within_interval(row: dict, published: float) -> bool:
+  """The published mean lies in our mean's 95% CI (over all tasks, none diverged)."""
+  return (not row['n_diverged']
+          and abs(row['mean_all_tasks'] - published) <= row['ci95_all_tasks'])
+
+
+def diverged_amplitudes(logdir: str, name: str, k: int, step: int) -> List[float]:
+  """The amplitudes A of the tasks whose adaptation diverged by `step` at K=k."""
+  rows = utils.read_csv(os.path.join(paper_dir(logdir), name, f'eval_K{k}_tasks.csv'))
+  losses = np.array([[float(r[f'query_step{s}']) for r in rows] for s in (0, step)])
+  return sorted(float(r['amplitude']) for r, d in zip(rows, utils.diverged(losses)[1]) if d)
+
+
+def findings(results, logdir: str) -> str:
+  """What Table 2 shows, in words: every number read from the results files."""
+  maml, paper = PAPER_TABLE2['MAML (paper)'], PAPER_TABLE2['pretrained (paper)']
+  lines = []
+  for k in (10, TABLE2_K):
+    names = seeds_of(results, f'maml_K{k}_seed')
+    inside = {s: [n[-1] for n in names if within_interval(results[n][TABLE2_K]['query'][s],
+                                                            maml[s])] for s in TABLE_STEPS}
+    lines.append(
+        f'- **MAML meta-trained with K={k}** ({"the paper" if k == 10 else "a variant"}): the '
+        "paper's mean lies within the 95% CI of "
+        + '; '.join(f"{s} step{'s' if s > 1 else ''}: "
+                    + (f"seed{'s' if len(inside[s]) > 1 else ''} {', '.join(inside[s])}"
+                       if inside[s] else 'no seed') for s in TABLE_STEPS)
+        + f' (of seeds {", ".join(n[-1] for n in names)}).')
+  baseline = results['pretrain_K10_seed1'][TABLE2_K]['query']
+  close = [s for s in TABLE_STEPS if within_interval(baseline[s], paper[s])]
+  lines.append('- **The pretrained baseline** is within its 95% CI of the paper at '
+               + (', '.join(map(str, close)) if close else 'no')
+               + f' of {", ".join(map(str, TABLE_STEPS))} steps '
+               f"(fine-tuned with alpha = {results['pretrain_K10_seed1'][TABLE2_K]['alpha']:g}, "
+               'chosen on the mean validation MSE).')
+  last = max(TABLE_STEPS)
+  diverged = {n: diverged_amplitudes(logdir, n, TABLE2_K, last)
+              for n in seeds_of(results, 'maml_K')}
+  lines.append(
+      f'- **Diverged adaptations** after {last} steps at K={TABLE2_K}, and the amplitude A of '
+      'each such task: ' + '; '.join(
+          f"{n}: {len(a)}" + (f" (A = {', '.join(f'{v:.2f}' for v in a)})" if a else '')
+          for n, a in diverged.items())
+      + f'. One such task decides a mean over {baseline[last]["n_tasks"]}; whether the '
+      "paper's own models had any, its mean-only table does not say. Why they diverge is a "
+      'hypothesis here: MAML is meta-trained for one inner step, so nothing in training '
+      f'keeps steps 2 to {last} stable.')
+  fo, so = (results[n][TABLE2_K]['query'][last] for n in ('maml_fo_K10_seed1', 'maml_K10_seed1'))
+  lines.append(
+      f'- **First-order MAML** (K=10, seed 1) at K={TABLE2_K} after {last} steps: '
+      f"{utils.rounded_to_interval(fo['mean_all_tasks'], fo['ci95_all_tasks'])} against "
+      f"{utils.rounded_to_interval(so['mean_all_tasks'], so['ci95_all_tasks'])} for second "
+      "order (the paper reports first-order MAML for MiniImagenet only). The oracle's "
+      f"step size chosen on validation is {results['oracle_K10_seed1'][TABLE2_K]['alpha']:g}.")
+  return '\n'.join(lines)
+
+
+def summary(results) -> str:
+  """One sentence: does table 2 reproduce, for the K=10-trained MAML seeds."""
+  names = seeds_of(results, 'maml_K10_seed')
+  maml = PAPER_TABLE2['MAML (paper)']
+  inside = {s: sum(within_interval(results[n][TABLE2_K]['query'][s], maml[s]) for n in names)
+            for s in TABLE_STEPS}
+  diverged = sum(results[n][TABLE2_K]['query'][max(TABLE_STEPS)]['n_diverged'] > 0
+                 for n in names)
+  baseline = results['pretrain_K10_seed1'][TABLE2_K]['query']
+  matched = sum(within_interval(baseline[s], PAPER_TABLE2['pretrained (paper)'][s])
+                for s in TABLE_STEPS)
+  return (f"**The paper's table 2**: MAML meta-trained with K=10 lands within its 95% CI of "
+          "the paper's mean for " + ', '.join(
+              f"{inside[s]} of {len(names)} seeds after {s} step{'s' if s > 1 else ''}"
+              for s in TABLE_STEPS)
+          + f"; {diverged} of {len(names)} seeds have tasks whose repeated steps diverge, "
+          f"which decide their means; the pretrained baseline matches at {matched} of "
+          f"{len(TABLE_STEPS)} step counts.")
 
 
 def table2_cell(row: dict) -> str:
@@ -217,7 +301,7 @@ def table2(results) -> str:
       (f'MAML (ours, meta-trained K={k}, seed {n[-1]})', n)
       for k in (10, 5) for n in seeds_of(results, f'maml_K{k}_seed')]
   for label, name in rows:
-    stats = results[name][5]
+    stats = results[name][TABLE2_K]
     query = stats['query']
     alpha = f", α={stats['alpha']:g}" if name.startswith('pretrain') else ''
     lines.append(f'| {label}{alpha} | ' + ' | '.join(table2_cell(query[s]) for s in TABLE_STEPS)
@@ -282,8 +366,14 @@ def write_report(results: Dict[str, Dict[int, dict]], logdir: str, img_dir: str,
   os.makedirs(img_dir, exist_ok=True)
   for name, draw in figures(results, logdir).items():
     draw(os.path.join(img_dir, name + '.png'))
-  sections = {'paper_table2': table2(results), 'paper_all_models': all_models_table(results),
-              'paper_diverging': diverging_tasks(results, logdir),
+  sections = {'paper_table2': table2(results), 'paper_findings': findings(results, logdir),
               'paper_training_time': training_time_text(results, logdir)}
   utils.update_readme(readme, sections)
+  utils.atomic_write(os.path.join(paper_dir(logdir), ALL_MODELS_TABLE),
+                     '# Every model of the paper section\n\n'
+                     'Query MSE on 600 held-out tasks: mean ± 95% CI over all tasks, or over '
+                     'the tasks that did not diverge with their count, and the median.\n\n'
+                     + all_models_table(results) + '\n\n'
+                     f'## The {DIVERGING_SHOWN} tasks with the largest 10-step query MSE of '
+                     'every MAML model, 5-shot\n\n' + diverging_tasks(results, logdir) + '\n')
   print(f'wrote {img_dir}/paper_fig2.png, {img_dir}/paper_fig3.png and the tables in {readme}')

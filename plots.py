@@ -1,7 +1,7 @@
 """Figures, drawn from saved results and checkpoint predictions (never from training)."""
 import dataclasses
 import math
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import matplotlib
 matplotlib.use('Agg')
@@ -15,6 +15,10 @@ FORMULA_DPI = 120
 LEGEND_SPACE = 0.08   # fraction of a figure's height kept for a shared legend
 BOUNDARY_CLIP = 10.0
 ECDF_LIMIT = 1e4      # normalised MSE beyond which an adaptation has clearly diverged
+# One colour per role in every figure, by the first keyword its label holds.
+ROLE_COLORS = (('paper model', 'C2'), ('pretrained', 'C1'), ('first-order', 'C4'),
+               ('trained with K=5', 'C9'), ('oracle', 'C3'), ('family fit', 'C5'),
+               ('network fit', 'C7'), ('MAML', 'C0'))
 SCALE_MARGIN = 3.0    # learning curves: the y axis ends this factor above the largest
                       # mean over the tasks that did not diverge
 
@@ -118,7 +122,13 @@ def dashboard(path: str, title: str, curve, stats: List[dict], panels: List[Pane
   plt.close(fig)
 
 
-def learning_curves(path: str, panels: Dict[str, Dict[str, List[dict]]]):
+def color_of(label: str) -> str:
+  """The colour of a model's role (ROLE_COLORS), the same in every figure."""
+  return next((color for keyword, color in ROLE_COLORS if keyword in label), 'C7')
+
+
+def learning_curves(path: str, panels: Dict[str, Dict[str, List[dict]]],
+                    references: Dict[str, Dict[str, Dict[int, float]]] = None):
   """MSE against inner steps, one column per panel (log scale).
 
   Top row: the paper's statistic, the mean over all tasks with its 95% CI,
@@ -131,6 +141,8 @@ def learning_curves(path: str, panels: Dict[str, Dict[str, List[dict]]]):
   Args:
     panels: {panel title: {model label: [per-step statistics of each seed]}},
       statistics as utils.loss_statistics writes them.
+    references: {panel title: {label: {step: published mean}}}, drawn as
+      crosses on the top row.
   """
   fig, axes = plt.subplots(2, len(panels), squeeze=False,
                            figsize=(PANEL_SIZE[0] * 1.4 * len(panels), PANEL_SIZE[1] * 2.6))
@@ -143,7 +155,7 @@ def learning_curves(path: str, panels: Dict[str, Dict[str, List[dict]]]):
       with np.errstate(invalid='ignore'):
         off = ~(mean <= top)
       shown = np.where(off, np.nan, mean)
-      line, = top_ax.plot(steps, shown, marker='o', ms=3, label=label)
+      line, = top_ax.plot(steps, shown, marker='o', ms=3, label=label, color=color_of(label))
       top_ax.fill_between(steps, np.maximum(shown - ci, bottom), np.minimum(shown + ci, top),
                           color=line.get_color(), alpha=0.2)
       diverged = np.sum([[row['n_diverged'] for row in seed] for seed in seeds], axis=0)
@@ -162,6 +174,9 @@ def learning_curves(path: str, panels: Dict[str, Dict[str, List[dict]]]):
                         lw=0.6, alpha=0.6)
           median_ax.plot(steps, [row['median_all_tasks'] for row in seed],
                          color=line.get_color(), lw=0.6, alpha=0.6)
+    for label, values in (references or {}).get(title, {}).items():
+      top_ax.plot(list(values), list(values.values()), ls='none', marker='X', ms=8,
+                  mec='k', mew=0.6, color=color_of(label), label=label)
     top_ax.set_ylim(bottom, top)
     top_ax.plot([], [], 'k^', ms=6, ls='', label='mean off the scale; number of diverged tasks')
     top_ax.legend(fontsize=6, loc='lower left')
@@ -239,7 +254,8 @@ def draw_ecdf(ax, values: Dict[str, np.ndarray], threshold: float, title: str,
     v = np.sort(v)
     with np.errstate(invalid='ignore'):   # nan (diverged) counts as beyond
       beyond += int(np.sum(~(v <= limit)))
-    ax.step(v, np.arange(1, v.size + 1) / v.size, where='post', label=label)
+    ax.step(v, np.arange(1, v.size + 1) / v.size, where='post', label=label,
+            color=color_of(label))
   ax.axvline(threshold, color='k', ls=':', lw=1)
   ax.set_xscale('log')
   if beyond:
@@ -325,11 +341,14 @@ def bar_panels(path: str, groups: List[str], panels: Dict[str, Dict[str, tuple]]
                            figsize=(PANEL_SIZE[0] * 1.6 * len(panels), PANEL_SIZE[1] * 1.4))
   for ax, (title, series) in zip(axes[0], panels.items()):
     width = 0.8 / len(series)
+    used = set()
     for i, (label, (values, intervals)) in enumerate(series.items()):
       x = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
       values, intervals = np.asarray(values), np.asarray(intervals)
-      bars = ax.bar(x, values, width, label=label)
-      color = bars[0].get_facecolor()
+      color = color_of(label)
+      ax.bar(x, values, width, label=label, color=color,
+             hatch='//' if color in used else None)   # e.g. a second seed of one role
+      used.add(color)
       ax.errorbar(x, values, yerr=[values - intervals[:, 0], intervals[:, 1] - values],
                   fmt='none', ecolor='k', elinewidth=0.7, capsize=1.5)
       zero = values == 0

@@ -22,6 +22,7 @@ import run_settings
 import utils
 from utils import CommandError
 from study import ceiling as study_ceiling
+from study import findings as study_findings
 from study import points as study_points
 from study import protocols as study_protocols
 from study import report as study_report
@@ -59,6 +60,19 @@ def timing_sections(logdir: str) -> Dict[str, str]:
           for section, (record, text) in records.items() if os.path.exists(record)}
 
 
+def summary_sections(logdir: str) -> Dict[str, str]:
+  """The README's opening verdict and its costs line, from every results file."""
+  records = {name: os.path.join(logdir, *path) for name, path in (
+      ('report', (REPORT_RECORD,)), ('reproduce', (RETRAINED_DIR, REPRODUCE_RECORD)))}
+  records = {name: utils.read_json(path) if os.path.exists(path) else None
+             for name, path in records.items()}
+  costs = benchmark.costs_text(records['report'], records['reproduce'])
+  stats = study_report.point_statistics(study_report.saved_results(logdir)[0])
+  return {'summary': '\n'.join([f'- {paper.summary(paper.saved_results(logdir))}',
+                                 f'- {study_findings.summary(stats)}', f'- **Rerunning**: {costs}']),
+          'costs': costs}
+
+
 def warn_if_mixed(results: List[dict]):
   """Says so when the result files behind one report come from different code
   versions, evaluation seeds or task counts."""
@@ -93,7 +107,7 @@ def report(logdir: str, img_dir: str, readme: str, num_eval_tasks: int, eval_see
       [r for by_k in paper_results.values() for r in by_k.values()]
       + list(study_results.values()))
   timer.write(os.path.join(logdir, REPORT_RECORD), workers, num_eval_tasks=num_eval_tasks)
-  utils.update_readme(readme, timing_sections(logdir))
+  utils.update_readme(readme, {**timing_sections(logdir), **summary_sections(logdir)})
 
 
 def reproduce_outputs(logdir: str, img_dir: str = None, readme: str = None):
@@ -104,6 +118,11 @@ def reproduce_outputs(logdir: str, img_dir: str = None, readme: str = None):
   if not os.path.exists(readme):
     checkpoints.make_experiment_dir(os.path.dirname(readme) or '.')
     shutil.copy(os.path.join(utils.ROOT, 'README.md'), readme)
+  for doc in utils.LINKED_DOCS:   # they hold some of the README's sections
+    copy = os.path.join(os.path.dirname(readme), doc)
+    if not os.path.exists(copy):
+      os.makedirs(os.path.dirname(copy), exist_ok=True)
+      shutil.copy(os.path.join(utils.ROOT, doc), copy)
   return img_dir, readme
 
 
@@ -131,7 +150,7 @@ def redraw(logdir: str, img_dir: str, readme: str):
   report wrote, without evaluating."""
   paper.write_report(paper.saved_results(logdir), logdir, img_dir, readme)
   study_report.report(logdir, img_dir, readme)
-  utils.update_readme(readme, timing_sections(logdir))
+  utils.update_readme(readme, {**timing_sections(logdir), **summary_sections(logdir)})
 
 
 def redraw_figures(names: List[str], logdir: str, img_dir: str):

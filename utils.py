@@ -205,27 +205,44 @@ def code_version() -> dict:
   return {'sources_sha256': digest.hexdigest()[:16], 'git_commit': commit}
 
 
+LINKED_DOCS = ('docs/PERFORMANCE.md', 'docs/ENGINEERING.md')   # beside the README
+
+
 def update_readme(path: str, sections: Dict[str, str]):
-  """Replaces the text between <!-- name --> and <!-- /name --> for each section."""
-  with open(path) as f:
-    text = f.read()
-  for name, content in sections.items():
+  """Replaces the text between <!-- name --> and <!-- /name --> for each
+  section, in the README at `path` or in the one of its LINKED_DOCS that holds
+  the markers; every file is read and checked before any is written."""
+  files = [path] + [os.path.join(os.path.dirname(path), d) for d in LINKED_DOCS]
+  texts, read = {}, {}
+  for name in sections:
     begin, end = f'<!-- {name} -->', f'<!-- /{name} -->'
-    if begin not in text or end not in text:
-      raise ValueError(f'{path} has no {begin} ... {end} markers')
-    head, rest = text.split(begin, 1)
-    text = head + begin + '\n' + content + '\n' + end + rest.split(end, 1)[1]
-  atomic_write(path, text)
+    for file in files:
+      if file not in texts and os.path.exists(file):
+        with open(file) as f:
+          texts[file] = read[file] = f.read()
+      if begin in texts.get(file, '') and end in texts[file]:
+        head, rest = texts[file].split(begin, 1)
+        texts[file] = head + begin + '\n' + sections[name] + '\n' + end + rest.split(end, 1)[1]
+        break
+    else:
+      raise ValueError(f'{path} and its linked docs have no {begin} ... {end} markers')
+  for file, text in texts.items():
+    if text != read[file]:
+      atomic_write(file, text)
 
 
 DIVERGENCE_FACTOR = 100   # a loss this many times its pre-update loss: the adaptation blew up
 LARGE = 1000              # numbers from here on are written in scientific notation
+TINY = 1e-6               # numbers below this are rounding error (an exact fit), written <1e-06
 
 
 def readable(value: float) -> str:
-  """Three significant figures; 1000 or more in scientific notation; inf and nan as such."""
+  """Three significant figures; 1000 or more in scientific notation, below TINY
+  as <1e-06; inf and nan as such."""
   if not math.isfinite(value):
     return str(value)
+  if 0 < abs(value) < TINY:
+    return f'<{TINY:g}'
   return f'{value:.2e}' if abs(value) >= LARGE else f'{value:.3g}'
 
 

@@ -22,10 +22,9 @@ from study.tables import (BOUNDARY_PROTOCOLS, SHAPE_PROTOCOLS, task_errors, fina
                           percent, second_seed_name, first_failure, settings_table,
                           verdicts_table, sign_tests_text, details_table, sweep_table,
                           boundary_table, shapes_table, ceiling_table)
-from study.findings import findings, shape_findings
+from study.findings import checks_findings, claims_table, findings, shape_findings
 
 ALL_POINTS_TABLE = 'all_points.md'   # beside the points' JSON files
-ROLE_COLORS = ('C0', 'C2', 'C1')
 FIGURES = FIGURE_POINTS + ('shapes_summary', 'robustness_summary')   # Img/<name>.png
 
 
@@ -73,14 +72,15 @@ def boundary_panels(stats: Dict[str, dict]) -> List[dict]:
   for axis, spec in AXES.items():
     for protocol in BOUNDARY_PROTOCOLS:
       lines = {}
-      for role, color in zip(ROLES, ROLE_COLORS):
+      for role, label in ROLES.items():
+        color = plots.color_of(label)
         for step in TEST_STEPS:
           lines[f'{ROLES[role]}, {step} step' + ('s' if step > 1 else '')] = sweep_line(
               stats, axis, protocol, role, step, '',
               {'color': color, 'ls': '-' if step == FINAL_STEP else '--'})
       lines[f"{ROLES['maml']}, seed {SECOND_SEED}, {FINAL_STEP} steps"] = sweep_line(
           stats, axis, protocol, 'maml', FINAL_STEP, SEED_SUFFIX,
-          {'color': ROLE_COLORS[0], 'ls': ':'})
+          {'color': plots.color_of(ROLES['maml']), 'ls': ':'})
       lost = first_failure(stats, axis, protocol, beats_baseline)
       panels.append({'title': f'{axis}, {PROTOCOLS[protocol]}', 'xlabel': spec.label,
                      'magnitudes': spec.magnitudes, 'lines': lines,
@@ -161,32 +161,36 @@ def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE)
   has_all = len(stats) == len(POINTS)
   sections = {}
   if has_settings:
-    sections['robustness_settings'] = settings_table(stats)
-  if all(p.name in stats for p in CONTROL_POINTS):
+    sections['robustness_settings'] = '\n\n'.join(
+        f'{PROTOCOLS[protocol].capitalize()}:\n\n' + settings_table(stats, SETTING_POINTS, protocol)
+        for protocol in BOUNDARY_PROTOCOLS)
+  if all(p.name in stats for p in CONTROL_POINTS):   # their other statistics: all_points.md
     sections['robustness_controls'] = settings_table(stats, CONTROL_POINTS)
   if has_settings and has_all:
     sections['robustness_findings'] = findings(stats)
   if has_all and len(ceilings) == len(CEILING_POINTS):
-    sections.update({'robustness_shapes': shapes_table(stats, results),
-                     'robustness_ceiling': ceiling_table(logdir, ceilings),
-                     'robustness_shape_findings': shape_findings(stats, results, ceilings,
-                                                                 logdir)})
+    sections.update({'robustness_ceiling': ceiling_table(logdir, ceilings),
+                     'robustness_shape_findings': shape_findings(stats, results, ceilings),
+                     'robustness_checks': checks_findings(stats, ceilings)})
   results_dir = protocols.points_dir(logdir)
   if has_all:
-    headline = [p.name for p in SETTING_POINTS + CONTROL_POINTS + SHAPE_POINTS
-                if p.name in stats]
-    sections.update({'robustness_sweep': sweep_table(stats),
-                     'robustness_boundary': boundary_table(stats),
+    headline = [p.name for p in SETTING_POINTS if p.name in stats]
+    sections.update({'robustness_boundary': boundary_table(stats), 'claims': claims_table(stats),
                      'robustness_verdicts': verdicts_table(stats, headline) + '\n\n'
                      + sign_tests_text(stats),
                      'robustness_training_time': training_time_text(logdir, base)})
     first_seed = [n for n in POINTS if not n.endswith(SEED_SUFFIX)]
+    shapes = (f'## Per shape, K={FIGURE_K}, {FINAL_STEP} steps\n\n'
+              + shapes_table(stats, results) + '\n\n' if SHAPE_POINTS else '')
     utils.atomic_write(os.path.join(results_dir, ALL_POINTS_TABLE),
                        '# Every point of the robustness study\n\n'
+                       'Cells: median normalised MSE (95% interval), % of tasks fit well '
+                       '(95% interval), diverged adaptations if any.\n\n'
                        '## Verdicts per point and training seed\n\n'
                        + verdicts_table(stats, first_seed) + '\n\n'
-                       '## Every statistic\n\n'
-                       + details_table(stats, list(POINTS)) + '\n')
+                       f'## The sweep, K={FIGURE_K}, {FINAL_STEP} steps\n\n'
+                       + sweep_table(stats) + '\n\n' + shapes
+                       + '## Every statistic\n\n' + details_table(stats, list(POINTS)) + '\n')
   utils.update_readme(readme, sections)
   print(f'wrote the results of {len(stats)} points to {results_dir}, their figures to '
         f'{img_dir} and {len(sections)} README sections')

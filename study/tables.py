@@ -21,7 +21,7 @@ BOUNDARY_PROTOCOLS = ('in_range', 'time_series')
 TABLE_PROTOCOLS = sorted(protocols.MEASURED, key=lambda p: protocols.MEASURED[p][0] != 'full')
 SHAPE_PROTOCOLS = ('in_range', 'time_series')
 NOT_FINE_TUNED = 'pretrained, not fine-tuned'
-FAMILY_FIT_LABEL = 'family fit (least squares on the K points)'
+FAMILY_FIT_LABEL = 'family fit to the K points'
 
 
 def task_errors(stem: str) -> Dict[str, Dict[str, np.ndarray]]:
@@ -49,7 +49,7 @@ def share(stats, name, role, protocol='in_range', k=FIGURE_K) -> float:
 
 
 def good(stats, name, role, protocol='in_range', k=FIGURE_K) -> str:
-  return f'{share(stats, name, role, protocol, k):.0f}%'
+  return percent(share(stats, name, role, protocol, k) / 100)
 
 
 def span(values: List[float], number: str = '{:.0f}%') -> str:
@@ -57,7 +57,8 @@ def span(values: List[float], number: str = '{:.0f}%') -> str:
 
 
 def percent(fraction: float) -> str:
-  return f'{100 * fraction:.0f}%'
+  """Whole percent, but a share below 1% keeps one decimal, so that it is not read as 0."""
+  return f'{100 * fraction:.1f}%' if 0 < fraction < 0.01 else f'{100 * fraction:.0f}%'
 
 
 def second_seed_name(name: str) -> str:
@@ -125,19 +126,32 @@ def model_rows(stats: Dict[str, dict], name: str, k: int = FIGURE_K) -> Dict[str
   return rows
 
 
-def settings_table(stats: Dict[str, dict], points=SETTING_POINTS) -> str:
-  """K=10, FINAL_STEP steps: median normalised MSE and % of tasks fit well, per protocol."""
-  lines = ['| setting | model | ' + ' | '.join(PROTOCOLS.values()) + ' |',
-           '|---|---|' + '---|' * len(PROTOCOLS)]
+def settings_table(stats: Dict[str, dict], points=SETTING_POINTS,
+                   protocol: str = 'in_range') -> str:
+  """K=FIGURE_K, FINAL_STEP steps, one protocol: a row per point, a column per
+  model (model_rows), each cell a stat_cell."""
+  labels = list(model_rows(stats, points[0].name))
+  lines = ['| point | ' + ' | '.join(labels) + ' |', '|---|' + '---|' * len(labels)]
   for point in points:
-    for label, row in model_rows(stats, point.name).items():
-      lines.append(f'| {point.name}: {point.title} | {label} | ' + ' | '.join(
-          stat_cell(row(p)) for p in PROTOCOLS) + ' |')
+    rows = model_rows(stats, point.name)
+    lines.append(f'| {point.name}: {point.title} | '
+                 + ' | '.join(stat_cell(rows[label](protocol)) for label in labels) + ' |')
   return '\n'.join(lines)
 
 
 def beats_verdict(row: dict) -> str:
   return 'beats' if beats_baseline(row) else 'not'
+
+
+def seed_verdicts(stats: Dict[str, dict], name: str, protocol: str = 'in_range') -> List[str]:
+  """works_verdict of MAML trained on the point, per training seed that has it."""
+  return [works_verdict(final(stats, name + suffix, 'maml', protocol))
+          for _, suffix in SEED_RUNS if name + suffix in stats]
+
+
+def overall(verdicts: List[str]) -> str:
+  """'works' or 'fails' if every seed says so, else 'mixed' (seeds disagree or borderline)."""
+  return verdicts[0] if len(set(verdicts)) == 1 and verdicts[0] != 'borderline' else 'mixed'
 
 
 def verdicts_table(stats: Dict[str, dict], names: List[str]) -> str:
@@ -212,26 +226,33 @@ def sweep_table(stats: Dict[str, dict]) -> str:
   return '\n'.join(lines)
 
 
+def boundary_cell(stats: Dict[str, dict], axis: str, protocol: str, test, suffix: str) -> str:
+  """last_passing in words, with the magnitudes where `works` is borderline."""
+  text = last_passing(stats, axis, protocol, test, suffix)
+  if test is works:
+    near = [f'{m:g}' for m in AXES[axis].magnitudes if works_verdict(
+        final(stats, sweep_name(axis, m, suffix), 'maml', protocol)) == 'borderline']
+    text += f"; borderline at {', '.join(near)}" if near else ''
+  return text
+
+
 def boundary_table(stats: Dict[str, dict]) -> str:
-  """Per axis: how far MAML trained on each point keeps working and keeps its advantage."""
+  """Per axis: how far MAML trained on each point keeps working and keeps its
+  advantage; each cell 'seed 1 / SECOND_SEED'."""
   header = [f'{what}, {PROTOCOLS[p]}' for what in ('works', 'beats the baseline')
             for p in BOUNDARY_PROTOCOLS]
-  lines = ['| axis | seed | ' + ' | '.join(header) + ' |', '|---|---|' + '---|' * len(header)]
+  lines = [f'| axis (seed 1 / {SECOND_SEED}) | ' + ' | '.join(header) + ' |',
+           '|---|' + '---|' * len(header)]
+  tests = [(test, p) for test in (works, beats_baseline) for p in BOUNDARY_PROTOCOLS]
   for axis, spec in AXES.items():
-    for seed, suffix in SEED_RUNS:
-      cells = [last_passing(stats, axis, p, test, suffix) for test in (works, beats_baseline)
-               for p in BOUNDARY_PROTOCOLS]
-      for i, protocol in enumerate(BOUNDARY_PROTOCOLS):   # the works columns
-        near = [f'{m:g}' for m in spec.magnitudes if works_verdict(
-            final(stats, sweep_name(axis, m, suffix), 'maml', protocol)) == 'borderline']
-        cells[i] += f"; borderline at {', '.join(near)}" if near else ''
-      lines.append(f'| {spec.label} ({", ".join(f"{m:g}" for m in spec.magnitudes)}) | '
-                   f'{seed} | ' + ' | '.join(cells) + ' |')
-  for seed, suffix in SEED_RUNS if SHAPE_POINTS else ():
-    cells = [passing_shapes(stats, p, test, suffix) for test in (works, beats_baseline)
-             for p in BOUNDARY_PROTOCOLS]
-    lines.append(f'| shape ({", ".join(p.name for p in SHAPE_POINTS)}) | {seed} | '
-                 + ' | '.join(cells) + ' |')
+    lines.append(f'| {spec.label} ({", ".join(f"{m:g}" for m in spec.magnitudes)}) | '
+                 + ' | '.join(' / '.join(boundary_cell(stats, axis, p, test, suffix)
+                                         for _, suffix in SEED_RUNS) for test, p in tests)
+                 + ' |')
+  if SHAPE_POINTS:
+    lines.append(f'| shape ({", ".join(p.name for p in SHAPE_POINTS)}) | ' + ' | '.join(
+        ' / '.join(passing_shapes(stats, p, test, suffix) for _, suffix in SEED_RUNS)
+        for test, p in tests) + ' |')
   return '\n'.join(lines)
 
 
