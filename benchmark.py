@@ -203,9 +203,15 @@ class PartTimer:
 def reproduce_text(record: dict, path: str) -> str:
   """The measured wall time of `make reproduce`, part by part."""
   parts = ', '.join(f'{what} {record["seconds"][what] / 60:.1f}' for what in REPRODUCE_PARTS)
-  return (f"`make reproduce` took {record['total_seconds'] / 60:.1f} minutes of wall time "
+  text = (f"`make reproduce` took {record['total_seconds'] / 60:.1f} minutes of wall time "
           f"({parts} minutes; {record['models_trained']} models trained, {record['workers']} "
           f"workers on {record['cpu_count']} cores), from `{path}`.")
+  compared = record.get('checkpoints')
+  if compared is None:   # records before checkpoints were compared
+    return text + ' That run did not record checkpoint digests.'
+  same = sum(c['identical'] for c in compared.values())
+  return text + (f' {same} of {len(compared)} retrained checkpoints are identical to the shipped '
+                 'ones (SHA-256 of their data, in the same file).')
 
 
 def report_text(record: dict, path: str) -> str:

@@ -133,16 +133,32 @@ def reproduce(logdir: str, img_dir: str, readme: str, num_eval_tasks: int, eval_
   img_dir, readme: None for reproduce_outputs' defaults."""
   img_dir, readme = reproduce_outputs(logdir, img_dir, readme)
   timer = benchmark.PartTimer(time.time())    # benchmark.REPRODUCE_PARTS, in that order
-  trained = grouped.train_models(
-      paper.training_jobs(logdir)
-      + study_points.training_jobs(list(study_points.POINTS), logdir),
-      print_interval, save_interval, workers)
+  jobs = (paper.training_jobs(logdir)
+          + study_points.training_jobs(list(study_points.POINTS), logdir))
+  trained = grouped.train_models(jobs, print_interval, save_interval, workers)
   timer.part('training')
+  compared = compare_with_shipped(logdir, [job.path for job in jobs])
   study_ceiling.write_ceilings(logdir, num_eval_tasks, eval_seed, workers=workers)
   timer.part('ceiling')
   report(logdir, img_dir, readme, num_eval_tasks, eval_seed, workers, time.time())
   timer.part('report')
-  timer.write(os.path.join(logdir, REPRODUCE_RECORD), workers, models_trained=len(trained))
+  timer.write(os.path.join(logdir, REPRODUCE_RECORD), workers, models_trained=len(trained),
+              checkpoints=compared)
+
+
+def compare_with_shipped(logdir: str, paths: List[str]) -> Dict[str, dict]:
+  """{model folder relative to logdir: {'sha256' of its retrained checkpoint
+  data, 'shipped_sha256' of the shipped one in logs/ (None if there is
+  none), 'identical'}}: a checkable record that retraining reproduced them."""
+  record = {}
+  for path in paths:
+    relative = os.path.relpath(path, logdir)
+    shipped = os.path.join(utils.ROOT, 'logs', relative)
+    ours = checkpoints.checkpoint_source(path)['sha256']
+    theirs = (checkpoints.checkpoint_source(shipped)['sha256']
+              if checkpoints.has_checkpoint(shipped) else None)
+    record[relative] = {'sha256': ours, 'shipped_sha256': theirs, 'identical': ours == theirs}
+  return record
 
 
 def redraw(logdir: str, img_dir: str, readme: str):
