@@ -246,6 +246,8 @@ def findings(results, logdir: str) -> str:
       "paper's own models had any, its mean-only table does not say. Why they diverge is a "
       'hypothesis here: MAML is meta-trained for one inner step, so nothing in training '
       f'keeps steps 2 to {last} stable.')
+  if not {'maml_fo_K10_seed1', 'oracle_K10_seed1'} <= set(results):
+    return '\n'.join(lines)
   fo, so = (results[n][TABLE2_K]['query'][last] for n in ('maml_fo_K10_seed1', 'maml_K10_seed1'))
   lines.append(
       f'- **First-order MAML** (K=10, seed 1) at K={TABLE2_K} after {last} steps: '

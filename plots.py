@@ -6,6 +6,7 @@ from typing import Dict, List, Sequence, Tuple
 import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
+from matplotlib import ticker  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
 STEP_STYLES = {0: ':', 1: '--'}   # later steps: solid
@@ -72,6 +73,15 @@ def seed_average(seeds: List[List[dict]], key: str) -> np.ndarray:
     return np.array([[row[key] for row in seed] for seed in seeds]).mean(axis=0)
 
 
+def readable_log_axis(ax):
+  """Log-scale y ticks at 1, 2 and 5 times each power of ten, written as plain
+  numbers, so that a range inside one decade still has labels."""
+  ax.set_yscale('log')
+  ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+  ax.yaxis.set_major_formatter(ticker.FormatStrFormatter('%g'))
+  ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+
+
 def dashboard(path: str, title: str, curve, stats: List[dict], panels: List[Panel],
               steps: Sequence[int]):
   """After a training run: the meta-training curve, the query MSE against test
@@ -94,7 +104,7 @@ def dashboard(path: str, title: str, curve, stats: List[dict], panels: List[Pane
     iterations, pre, post = curve
     train_ax.plot(iterations, pre, lw=0.8, label='pre-update loss (support set a)')
     train_ax.plot(iterations, post, lw=0.8, label='post-update loss (query set b)')
-    train_ax.set_yscale('log')
+    readable_log_axis(train_ax)
     train_ax.legend(fontsize=7)
   train_ax.set_xlabel('meta-iteration')
   train_ax.set_title('meta-training loss, mean over each chunk of --iterations_per_run',
@@ -108,7 +118,7 @@ def dashboard(path: str, title: str, curve, stats: List[dict], panels: List[Pane
     mse_ax.fill_between(step, np.maximum(kept - ci, kept / SCALE_MARGIN), kept + ci, alpha=0.2)
     mse_ax.plot(step, [row['median_all_tasks'] for row in stats], marker='o', ms=3,
                 label='median')
-    mse_ax.set_yscale('log')
+    readable_log_axis(mse_ax)
     mse_ax.legend(fontsize=7)
     mse_ax.set_title(f"query MSE, {stats[0]['n_tasks']} tasks; mean over those not "
                      f"diverged ({stats[-1]['n_diverged']} at {step[-1]} steps)", fontsize=8)
@@ -322,6 +332,8 @@ def boundary_figure(path: str, panels: List[dict], good: float, columns: int = 4
     ax.set_title(panel['title'], fontsize=8)
     ax.set_xlabel(panel['xlabel'], fontsize=8)
     ax.set_ylabel('median normalised MSE', fontsize=8)
+  for ax in axes.flat[len(panels):]:   # the last row's unused places
+    ax.axis('off')
   handles = {}
   for ax in axes.flat:
     for handle, label in zip(*ax.get_legend_handles_labels()):

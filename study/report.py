@@ -175,7 +175,9 @@ def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE)
   results_dir = protocols.points_dir(logdir)
   if has_all:
     headline = [p.name for p in SETTING_POINTS if p.name in stats]
-    sections.update({'robustness_boundary': boundary_table(stats), 'claims': claims_table(stats),
+    if has_settings:
+      sections['claims'] = claims_table(stats)
+    sections.update({'robustness_boundary': boundary_table(stats),
                      'robustness_verdicts': verdicts_table(stats, headline) + '\n\n'
                      + sign_tests_text(stats),
                      'robustness_training_time': training_time_text(logdir, base)})

@@ -29,8 +29,7 @@ def test_report_from_shipped_checkpoints(tmp_path, monkeypatch):
         shutil.copy(os.path.join(source, f), str(tmp_path / 'paper' / name))
   readme = tmp_path / 'README.md'
   readme.write_text('<!-- paper_table2 -->\nold\n<!-- /paper_table2 -->\n'
-                    '<!-- paper_all_models -->\n<!-- /paper_all_models -->\n'
-                    '<!-- paper_diverging -->\n<!-- /paper_diverging -->\n'
+                    '<!-- paper_findings -->\n<!-- /paper_findings -->\n'
                     '<!-- paper_training_time -->\n<!-- /paper_training_time -->\n')
   img = tmp_path / 'img'
   paper.write_report(paper.evaluate_all(str(tmp_path), num_tasks=30, eval_seed=5),
@@ -43,7 +42,9 @@ def test_report_from_shipped_checkpoints(tmp_path, monkeypatch):
   with open(tmp_path / 'paper' / 'maml_K5_seed1' / 'eval_K5.json') as f:
     stats = json.load(f)
   assert stats['num_tasks'] == 30
-  assert utils.summary_text(stats['query'][1]) in text
+  assert paper.table2_cell(stats['query'][1]) in text
+  with open(tmp_path / 'paper' / paper.ALL_MODELS_TABLE) as f:
+    assert utils.summary_text(stats['query'][1]) in f.read()    # every model, linked
   with open(tmp_path / 'paper' / 'pretrain_K10_seed1' / 'alpha_selection_K5.json') as f:
     selection = json.load(f)
   grid, n_nonfinite = selection['grid'], selection['n_nonfinite']
@@ -66,9 +67,14 @@ def test_the_performance_sections_read_their_records():
   assert 'groups of 1 model at once' in table
   record = {'seconds': {'report': 180, 'ceiling': 120, 'training': 600}, 'total_seconds': 900,
             'models_trained': 145, 'workers': 2, 'cpu_count': 2}
+  took = ('`make reproduce` took 15.0 minutes of wall time (training 10.0, ceiling 2.0, report '
+          '3.0 minutes; 145 models trained, 2 workers on 2 cores), from `r.json`.')
   assert benchmark.reproduce_text(record, 'r.json') == (
-      '`make reproduce` took 15.0 minutes of wall time (training 10.0, ceiling 2.0, report 3.0 '
-      'minutes; 145 models trained, 2 workers on 2 cores), from `r.json`.')
+      took + ' That run did not record checkpoint digests.')
+  record['checkpoints'] = {'a': {'identical': True}, 'b': {'identical': False}}
+  assert benchmark.reproduce_text(record, 'r.json') == (
+      took + ' 1 of 2 retrained checkpoints are identical to the shipped ones (SHA-256 of their '
+      'data, in the same file).')
   record = {'seconds': dict(zip(benchmark.REPORT_PARTS, (4, 30, 20, 150, 16))),
             'total_seconds': 220, 'workers': 2, 'cpu_count': 2, 'num_eval_tasks': 600}
   assert benchmark.report_text(record, 't.json') == (
@@ -88,7 +94,8 @@ def test_report_times_its_parts_into_its_record_and_the_readme(main, tmp_path, m
                        (study_protocols, 'evaluate'), (study_report, 'report')):
     monkeypatch.setattr(module, name, lambda *a, _name=name, **k: calls.append(_name) or {})
   readme = tmp_path / 'README.md'
-  readme.write_text('<!-- report_time -->\nold\n<!-- /report_time -->\n')
+  readme.write_text('<!-- report_time -->\nold\n<!-- /report_time -->\n'
+                    '<!-- costs -->\n<!-- /costs -->\n')
   main('--mode=report', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/img',
        f'--readme={readme}', '--num_eval_tasks=7')
   assert calls == ['evaluate_all', 'write_report', 'evaluate', 'report']
@@ -99,6 +106,7 @@ def test_report_times_its_parts_into_its_record_and_the_readme(main, tmp_path, m
   text = readme.read_text()
   assert 'old' not in text
   assert benchmark.report_text(record, str(tmp_path / regenerate.REPORT_RECORD)) in text
+  assert benchmark.costs_text(record, None) in text
 
 
 def test_one_figure_is_redrawn_alone_from_the_saved_results(main, tmp_path):

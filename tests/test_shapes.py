@@ -60,7 +60,7 @@ def test_shape_points_are_one_command_each_with_a_second_seed():
     assert points.POINTS[point.name].family == point.family
     second = points.POINTS[point.name + points.SEED_SUFFIX]
     assert second.family == point.family and second.training == {'seed': points.SECOND_SEED}
-  assert set(points.CEILING_POINTS) <= set(points.FIGURE_POINTS)
+  assert set(points.CEILING_POINTS) <= set(points.POINTS)
 
 
 def test_ceiling_fit_reaches_a_line_and_a_sinusoid():
