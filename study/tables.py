@@ -143,9 +143,10 @@ def beats_verdict(row: dict) -> str:
   return 'beats' if beats_baseline(row) else 'not'
 
 
-def seed_verdicts(stats: Dict[str, dict], name: str, protocol: str = 'in_range') -> List[str]:
+def seed_verdicts(stats: Dict[str, dict], name: str, protocol: str = 'in_range',
+                  k: int = FIGURE_K) -> List[str]:
   """works_verdict of MAML trained on the point, per training seed that has it."""
-  return [works_verdict(final(stats, name + suffix, 'maml', protocol))
+  return [works_verdict(final(stats, name + suffix, 'maml', protocol, k=k))
           for _, suffix in SEED_RUNS if name + suffix in stats]
 
 
