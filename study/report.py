@@ -27,6 +27,9 @@ ROLE_COLORS = ('C0', 'C2', 'C1')
 # The details tables list the protocols adapted on the whole x range first.
 TABLE_PROTOCOLS = sorted(protocols.MEASURED, key=lambda p: protocols.MEASURED[p][0] != 'full')
 FIGURES = FIGURE_POINTS + ('shapes_summary', 'robustness_summary')   # Img/<name>.png
+SECTIONS = ('robustness_settings', 'robustness_findings', 'robustness_shapes',
+            'robustness_ceiling', 'robustness_shape_findings', 'robustness_sweep',
+            'robustness_boundary', 'robustness_training_time')   # README sections it writes
 
 
 def read_point_files(logdir: str, names, suffix: str = '') -> Dict[str, dict]:
