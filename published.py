@@ -132,14 +132,18 @@ def check_sources(path: str, sources: List[dict], targets: List[Tuple[str, int]]
   """The results file `path` was computed from finished models whose
   checkpoints are the folders' current ones. targets: (folder, target
   iteration) per source; current: a cache of checkpoint_source by folder."""
+  if len(sources) != len(targets) or not all(
+      isinstance(source, dict) and {'checkpoint', 'step', 'sha256'} <= set(source)
+      for source in sources):
+    raise broken(path, 'does not name the checkpoints it was computed from', REPORT)
   for source, (folder, target) in zip(sources, targets):
-    check_finished(folder, target)
     if folder not in current:
+      check_finished(folder, target)
       current[folder] = checkpoints.checkpoint_source(folder)
     now = current[folder]
-    if (source.get('step'), source.get('sha256')) != (now['step'], now['sha256']):
-      raise broken(path, f"was computed from {source.get('checkpoint')} (sha256 "
-                         f"{source.get('sha256')}), not from the checkpoint {folder} holds now "
+    if (source['step'], source['sha256']) != (now['step'], now['sha256']):
+      raise broken(path, f"was computed from {source['checkpoint']} (sha256 "
+                         f"{source['sha256']}), not from the checkpoint {folder} holds now "
                          f"({now['checkpoint']}, sha256 {now['sha256']})", REPORT)
 
 
@@ -208,7 +212,8 @@ def study_results(logdir: str) -> Tuple[Dict[str, dict], Dict[str, dict], Dict[s
     if data['point'] != utils.jsonable(dataclasses.asdict(point)):
       raise broken(stem + '.json', 'was computed for another definition of the point', REPORT)
     models = study_points.role_models(point, logdir)
-    check_sources(stem + '.json', [data['sources'].get(role, {}) for role in models],
+    sources = data['sources'] if isinstance(data['sources'], dict) else {}
+    check_sources(stem + '.json', [sources.get(role) for role in models],
                   [(path, settings.meta_iterations) for settings, path in models.values()],
                   current)
     check_table(stem + '_tasks.csv', REPORT, columns, data['num_tasks'])
