@@ -14,6 +14,7 @@ refuses any other in one line. Flags are read here only; the library modules
 take explicit arguments.
 """
 import dataclasses
+import errno
 import math
 import os
 import signal
@@ -42,15 +43,14 @@ import dashboard
 import evaluation
 import FunGenerator
 import grouped
+import interrupts
 import regenerate
 import run_settings
 import training
 import utils
 from utils import CommandError
-from study import ceiling as study_ceiling
 from study import points as study_points
 
-METHODS = ('maml', 'pretrain', 'oracle')
 DEFAULTS = run_settings.Settings()
 # Flags that define a model: its settings, stored in config.json.
 SETTINGS_FLAGS = ('method', 'first_order', 'K', 'meta_batch_size', 'meta_iterations', 'alpha',
@@ -93,13 +93,18 @@ def mode_flags_text(mode: str) -> str:
   return ', '.join((['the model flags'] if model else []) + rest) or 'none'
 
 
-SEED_LIMIT = 2 ** 32     # numpy's RandomState takes seeds in [0, 2^32)
-MAX_UNROLLED_STEPS = 1000   # building the static graph takes about a second per 10 steps
 # In eval and plot modes a model flag must agree with the checkpoint's config;
 # these say how to get what such a flag would have asked for.
 EVAL_HINTS = {'K': 'evaluate at another K with --eval_k',
               'alpha': 'adapt with another step size with --eval_alpha',
               'seed': 'draw other test tasks with --eval_seed'}
+# What to do about a failed file operation, by errno; files written are whole anyway.
+OS_ADVICE = {
+    **dict.fromkeys((errno.ENOSPC, errno.EFBIG, errno.EDQUOT),
+                    'free some space or raise the file-size limit (ulimit -f); '),
+    **dict.fromkeys((errno.EACCES, errno.EPERM, errno.EROFS),
+                    'choose a writable --logdir/--img_dir/--readme; '),
+}
 TRAINING_MODES = ('all', 'train', 'benchmark')
 REPORT_MODES = ('report', 'reproduce', 'ceiling')   # the study evaluates all tasks at once
 # Range flags: flag -> (FunGenerator.TaskRanges field, help).
@@ -150,8 +155,10 @@ for _name, (_field, _help) in RANGE_FLAGS.items():
 flags.DEFINE_float('noise_std', DEFAULTS.ranges.noise_std, 'Std of the Gaussian noise added to the observed y.')
 flags.DEFINE_string('point', '', 'Robustness study point for --mode=point (list them with --mode=points).')
 flags.DEFINE_integer('seed', DEFAULTS.seed, 'Seed of initialisation and training tasks.')
-flags.DEFINE_integer('eval_seed', 12345, 'Seed of the held-out evaluation tasks.')
-flags.DEFINE_integer('num_eval_tasks', 600, 'Held-out tasks per evaluation.')
+flags.DEFINE_integer('eval_seed', evaluation.STANDARD_SEED, 'Seed of the held-out evaluation '
+                     'tasks (in eval mode another seed writes eval_K<k>_seed<N> files).')
+flags.DEFINE_integer('num_eval_tasks', evaluation.STANDARD_TASKS, 'Held-out tasks per evaluation '
+                     '(in eval mode another count writes eval_K<k>_<N>tasks files).')
 flags.DEFINE_list('eval_k', [], 'K values to evaluate (default: the K the model was trained with).')
 flags.DEFINE_float('eval_alpha', None, 'Test-time step size (default: the model\'s training alpha).')
 flags.DEFINE_string('logdir', 'logs', 'Folder of the experiment folders.')
@@ -182,11 +189,13 @@ VALUE_RULES = (
     (('hidden', 'eval_k'), 'must be comma-separated integers >= 1',
      lambda v: all(s.isdigit() and int(s) >= 1 for s in v)),
     (('hidden',), 'at least one hidden layer size, e.g. --hidden=40,40', bool),
-    (('num_updates', 'test_num_updates'), f'at most {MAX_UNROLLED_STEPS} inner steps (each is '
-     'unrolled in the static graph, about a second to build per 10 steps)',
-     lambda v: v <= MAX_UNROLLED_STEPS),
-    (('seed', 'eval_seed'), f'must be an integer in [0, {SEED_LIMIT - 1}]',
-     lambda v: 0 <= v < SEED_LIMIT),
+    (('num_updates', 'test_num_updates'), f'at most {run_settings.MAX_UNROLLED_STEPS} inner '
+     'steps (each is unrolled in the static graph, about a second to build per 10 steps)',
+     lambda v: v <= run_settings.MAX_UNROLLED_STEPS),
+    (('seed', 'eval_seed'), f'must be an integer in [0, {run_settings.SEED_LIMIT - 1}]',
+     lambda v: 0 <= v < run_settings.SEED_LIMIT),
+    (('exp_name',), 'must be one folder name inside --logdir (no "/", not "." or "..")',
+     lambda v: '/' not in v and v not in ('.', '..')),
 )
 
 
@@ -236,7 +245,7 @@ def validate_flags():
   """One-line errors for values the run cannot use, before anything is touched."""
   check_choice('mode', MODES)
   refuse_unused_flags()
-  check_choice('method', METHODS)
+  check_choice('method', run_settings.METHODS)
   check_choice('family', sorted(FunGenerator.FAMILIES))
   if FLAGS.mode == 'point':
     check_choice('point', sorted(study_points.POINTS))
@@ -300,10 +309,10 @@ def flag_value(settings: run_settings.Settings, name: str):
   return getattr(settings, name)
 
 
-def evaluation_settings(requested: run_settings.Settings, path: str) -> run_settings.Settings:
-  """The checkpoint's settings, with --test_num_updates if given; in eval and
-  plot modes, each other model flag given must agree with the checkpoint."""
-  saved = checkpoints.load_settings(path)
+def evaluation_settings(requested: run_settings.Settings, saved: run_settings.Settings,
+                        path: str) -> run_settings.Settings:
+  """The checkpoint's settings (`saved`), with --test_num_updates if given; in
+  eval and plot modes, each other model flag given must agree with them."""
   for name in SETTINGS_FLAGS:
     if given(name) and name != 'test_num_updates':
       asked, trained = flag_value(requested, name), flag_value(saved, name)
@@ -330,19 +339,24 @@ def run_model(settings: run_settings.Settings):
     training.train(settings, path, FLAGS.resume, FLAGS.print_interval, FLAGS.save_interval)
   if FLAGS.mode == 'train':
     return
-  saved = evaluation_settings(settings, path)
+  trained = checkpoints.load_settings(path)
+  saved = evaluation_settings(settings, trained, path)
   eval_ks = [int(k) for k in FLAGS.eval_k] or [saved.K]
   run_settings.check_resources(saved, FLAGS.mode in TRAINING_MODES, eval_ks, FLAGS.num_eval_tasks)
   alpha = saved.alpha if FLAGS.eval_alpha is None else FLAGS.eval_alpha
+  # Files named by their protocol: another one never replaces the report's.
+  names = {k: evaluation.results_name(trained, path, k, FLAGS.num_eval_tasks, FLAGS.eval_seed,
+                                      alpha, saved.test_num_updates) for k in eval_ks}
   if FLAGS.mode in ('all', 'eval'):
     for k in eval_ks:
-      stats = evaluation.evaluate(saved, path, k, FLAGS.num_eval_tasks, FLAGS.eval_seed, alpha)
+      stats = evaluation.evaluate(saved, path, k, FLAGS.num_eval_tasks, FLAGS.eval_seed, alpha,
+                                  name=names[k])
       evaluation.print_summary(stats, k)
   if FLAGS.mode in ('all', 'plot'):
     os.makedirs(FLAGS.img_dir, exist_ok=True)
     for k in eval_ks:
       figure = os.path.join(FLAGS.img_dir, f'{os.path.basename(path)}_K{k}.png')
-      dashboard.plot(saved, path, k, FLAGS.eval_seed, alpha, figure)
+      dashboard.plot(saved, path, k, FLAGS.eval_seed, alpha, figure, names[k])
 
 
 def train_points(names):
@@ -363,8 +377,8 @@ RUNS = {   # mode -> the one function that runs it, given the flags' settings
     'point': lambda _: train_points([FLAGS.point]),
     'study': lambda _: train_points(list(study_points.POINTS)),
     'points': lambda _: print('\n'.join(study_points.POINTS)),
-    'ceiling': lambda _: study_ceiling.write_ceilings(FLAGS.logdir, FLAGS.num_eval_tasks,
-                                                      FLAGS.eval_seed, workers=FLAGS.workers),
+    'ceiling': lambda _: regenerate.ceiling(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
+                                            FLAGS.workers),
     'redraw': lambda _: (regenerate.redraw_figures(FLAGS.figure, FLAGS.logdir, FLAGS.img_dir)
                          if given('figure') else
                          regenerate.redraw(FLAGS.logdir, FLAGS.img_dir, FLAGS.readme)),
@@ -381,19 +395,13 @@ def run():
   RUNS[FLAGS.mode](settings)
 
 
-def interrupt(signum, _frame):
-  """SIGINT and SIGTERM outside the training loop (which saves first): stop now."""
-  raise CommandError(f'{signal.Signals(signum).name}: stopped; files already written are '
-                     'complete (each is written to a temporary name, then renamed)', 128 + signum)
-
-
 def main(argv):
   if len(argv) > 1:
     sys.exit(f'error: unexpected arguments {argv[1:]}; flags look like --name=value')
-  for sig in (signal.SIGINT, signal.SIGTERM):
-    signal.signal(sig, interrupt)
   try:
-    run()
+    with interrupts.recording():    # the work checks between session runs
+      run()
+      interrupts.check()            # a signal that came after the last check
   except CommandError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(e.exit_code)
@@ -401,8 +409,9 @@ def main(argv):
     sys.exit(f'error: out of memory ({utils.first_line(e) or "MemoryError"}); ask for less '
              '(--num_eval_tasks, --eval_k, --K, --meta_batch_size, --hidden)')
   except OSError as e:
-    sys.exit(f'error: {e.filename or ""}: {e.strerror}; free some space or choose a writable '
-             '--logdir/--img_dir (files already written are complete)')
+    sys.exit(f'error: {e.filename or "a file"}: {e.strerror or e}; '
+             f'{OS_ADVICE.get(e.errno, "")}files already written are complete (each is written '
+             'to a temporary name, then renamed)')
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ import numpy as np
 import checkpoints
 import evaluation
 import grouped
+import interrupts
 import run_settings
 from run_settings import Settings
 import sampling
@@ -27,8 +28,9 @@ WARMUP_RUNS = 2          # measurements run and discarded before the timed repea
 BENCHMARK_EVAL_TASKS = 600
 BENCHMARK_GROUP_SIZES = (1, 4, grouped.GROUP_SIZE, 8, 16)
 RESULTS_FILE = 'benchmark.json'   # in --logdir
-# The parts of `make figures` (--mode=report) and `make reproduce`, in the
-# order they run; their records hold the seconds of each.
+# The parts of `make figures` (--mode=report), in the order the README names
+# them (the report evaluates both before drawing either), and of `make
+# reproduce`, in the order they run; their records hold the seconds of each.
 REPORT_PARTS = ('start-up', 'paper evaluation', 'paper figures and tables', 'study evaluation',
                 'study figures and tables')
 REPRODUCE_PARTS = ('training', 'ceiling', 'report')
@@ -55,6 +57,7 @@ def window_rate(run_chunk: Callable[[], int], seconds: float) -> float:
   start = time.perf_counter()
   done = run_chunk()
   while time.perf_counter() - start < seconds:
+    interrupts.check()
     done += run_chunk()
   return done / (time.perf_counter() - start)
 
@@ -85,7 +88,14 @@ def grouped_training_speed(settings: Settings, group_size: int, workers: int, re
   chunk = settings.iterations_per_run
   barrier = threading.Barrier(workers)
 
-  def worker(_):
+  def worker():
+    try:
+      return measure()
+    except BaseException:
+      barrier.abort()     # the other workers must not wait for this one
+      raise
+
+  def measure():
     with tf.Graph().as_default():
       model = training.build_group(members)
       with tf.Session(config=utils.session_config(1, 1)) as sess:
@@ -106,8 +116,10 @@ def grouped_training_speed(settings: Settings, group_size: int, workers: int, re
         return repeated(window, repeats)
 
   with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-    per_worker = list(pool.map(worker, range(workers)))
-  return [sum(rates) for rates in zip(*per_worker)]
+    futures = [pool.submit(worker) for _ in range(workers)]
+    concurrent.futures.wait(futures)
+  interrupts.check()     # a signal stopped one worker, and the broken barrier the others
+  return [sum(rates) for rates in zip(*(future.result() for future in futures))]
 
 
 def evaluation_time(settings: Settings, repeats: int) -> List[float]:
@@ -135,7 +147,7 @@ def run(settings: Settings, repeats: int, seconds: float, logdir: str) -> dict:
   """`make benchmark`: times the paper setting and variants one model at a
   time, evaluation, and grouped training of the paper's MAML and the
   pretrained baseline (grouped.WORKERS groups at once, for each of
-  BENCHMARK_GROUP_SIZES); prints each and writes <logdir>/RESULTS_FILE."""
+  BENCHMARK_GROUP_SIZES); prints each and writes results_file()."""
   results = {'repeats': repeats, 'cpu_count': os.cpu_count(), 'settings': settings.to_json()}
 
   def record(name, values, unit_format):
@@ -153,12 +165,30 @@ def run(settings: Settings, repeats: int, seconds: float, logdir: str) -> dict:
           dataclasses.replace(settings, method=method), size, grouped.WORKERS, repeats,
           seconds), '.0f')
   checkpoints.make_experiment_dir(logdir)
-  utils.write_json(os.path.join(logdir, RESULTS_FILE), results)
+  with checkpoints.folder_lock(logdir, '--logdir'):    # the published results' lock
+    utils.write_json(results_file(logdir, settings), results)
   print(json.dumps({k: v for k, v in results.items() if k != 'settings'}))
   return results
 
 
+def results_file(logdir: str, settings: Settings) -> str:
+  """<logdir>/RESULTS_FILE, the README's table, for the paper's settings; a
+  file named by the other settings' changes otherwise (benchmark_K5.json), so
+  a benchmark of other settings never replaces the published one."""
+  changes = run_settings.changes(settings)
+  return os.path.join(logdir, RESULTS_FILE if not changes else f'benchmark_{changes}.json')
+
+
 # ------------------------------------------------ the records, as README text --
+
+def published_table(results: dict, path: str) -> str:
+  """benchmark_table of the published record: refused if it was measured with
+  other settings than the paper's."""
+  if Settings.from_json(results['settings']) != Settings():   # read as config.json is
+    raise utils.CommandError(f'{path} was measured with other model settings than the '
+                             "paper's; rewrite it with make benchmark (no model flags)")
+  return benchmark_table(results)
+
 
 def benchmark_table(results: dict) -> str:
   rows = [('meta-training, paper setting (K=10, 25 tasks, 1 step, second order)',

@@ -8,11 +8,12 @@ becomes config.json once the checkpoint is saved, so config.json never
 describes a step that was not saved.
 """
 import contextlib
+import errno
 import fcntl
 import glob
 import hashlib
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -20,9 +21,15 @@ import utils
 from utils import CommandError
 tf = utils.quiet_tensorflow()
 import maml  # pylint: disable=wrong-import-position
+import run_settings  # pylint: disable=wrong-import-position
 from run_settings import RESUME_KEYS, Settings, check_same  # pylint: disable=wrong-import-position
 
 CHECKPOINTS_KEPT = 2
+STATE_FILE = 'checkpoint'          # TF's record of the latest checkpoints
+CHECKPOINT_PREFIX = 'model.ckpt'
+CONFIG_FILE = 'config.json'
+READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
+FILES_NAMED = 3    # a refusal names at most this many of the files in the way
 
 
 def make_experiment_dir(path: str):
@@ -40,8 +47,16 @@ def make_experiment_dir(path: str):
 def folder_lock(path: str, instead: str = '--exp_name/--logdir'):
   """One run at a time per experiment folder: an exclusive flock on <path>/.lock,
   which the OS releases when the process ends, however it ends. `instead`: the
-  flags that choose another folder."""
-  with open(os.path.join(path, '.lock'), 'a+') as lock:
+  flags that choose another folder. A read-only folder needs no lock: no run
+  can write there."""
+  try:
+    lock = open(os.path.join(path, '.lock'), 'a+')
+  except OSError as e:
+    if e.errno not in READ_ONLY:
+      raise
+    yield
+    return
+  with lock:
     try:
       fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -54,15 +69,17 @@ def folder_lock(path: str, instead: str = '--exp_name/--logdir'):
     yield
 
 
-def unreadable_checkpoint(checkpoint: str, error: Exception) -> CommandError:
-  return CommandError(
-      f'{checkpoint} cannot be read ({type(error).__name__}: {utils.first_line(error)}); '
-      'restore its files (e.g. git checkout) or retrain into another folder')
+def unreadable_checkpoint(checkpoint: str, error) -> CommandError:
+  """error: the exception reading it raised, or the reason in words."""
+  why = (error if isinstance(error, str)
+         else f'{type(error).__name__}: {utils.first_line(error)}')
+  return CommandError(f'{checkpoint} cannot be read ({why}); restore its files (e.g. git '
+                      'checkout) or retrain into another folder')
 
 
 def restore_checkpoint(saver, sess, path: str):
   """Restores the latest checkpoint in `path`, or one line on what is broken."""
-  checkpoint = tf.train.latest_checkpoint(path)
+  checkpoint = latest_checkpoint(path)
   try:
     saver.restore(sess, checkpoint)
   except (tf.errors.OpError, ValueError) as e:
@@ -79,17 +96,47 @@ def remove_partial_files(path: str):
         os.remove(leftover)
 
 
+def checkpoint_files(path: str) -> List[str]:
+  """The names of every file in `path` that is a checkpoint or its config, whole
+  or partial (a killed save's leftovers too): what a new run must not replace."""
+  if not os.path.isdir(path):
+    return []
+  return sorted(name for name in os.listdir(path)
+                if name.startswith((STATE_FILE, CHECKPOINT_PREFIX, CONFIG_FILE)))
+
+
+def latest_checkpoint(path: str) -> Optional[str]:
+  """The latest checkpoint (its path prefix) that `path`'s state file names, or
+  None without a state file (TF writes it last: a save killed before it left
+  no checkpoint); one line if the state file is unreadable or names a
+  checkpoint whose index is gone (TF would quietly answer none, and a new run
+  would overwrite the older checkpoints)."""
+  state_file = os.path.join(path, STATE_FILE)
+  if not os.path.exists(state_file):
+    return None
+  try:
+    state = tf.train.get_checkpoint_state(path)
+  except (ValueError, tf.errors.OpError):
+    state = None
+  if state is None or not state.model_checkpoint_path:
+    raise unreadable_checkpoint(state_file, 'not a checkpoint state')
+  checkpoint = state.model_checkpoint_path
+  if not os.path.exists(checkpoint + '.index'):
+    raise unreadable_checkpoint(checkpoint, f'{os.path.basename(checkpoint)}.index is missing')
+  return checkpoint
+
+
 def has_checkpoint(path: str) -> bool:
-  return os.path.isdir(path) and tf.train.latest_checkpoint(path) is not None
+  return os.path.isdir(path) and latest_checkpoint(path) is not None
 
 
 def checkpoint_step(path: str) -> int:
-  return int(tf.train.latest_checkpoint(path).rsplit('-', 1)[1])
+  return int(latest_checkpoint(path).rsplit('-', 1)[1])
 
 
 def checkpoint_source(path: str) -> dict:
   """What a result was computed from: the checkpoint, its step and a digest of its data."""
-  checkpoint = tf.train.latest_checkpoint(path)
+  checkpoint = latest_checkpoint(path)
   digest = hashlib.sha256()
   for data in sorted(glob.glob(checkpoint + '.data-*')):
     with open(data, 'rb') as f:
@@ -108,17 +155,31 @@ def read_config(path: str) -> Tuple[Settings, List[dict]]:
   """
   config_path = config_file(path)
   if not os.path.exists(config_path) or not has_checkpoint(path):
-    raise CommandError(f'--logdir/--exp_name: no trained checkpoint in {path}; '
-                       'train it first (--mode=train) or point there a trained run')
+    raise missing_checkpoint(path)
   try:
     config = utils.read_json(config_path)
     settings = Settings.from_json(config['settings'])
-  except (ValueError, KeyError, TypeError) as e:
+    history = config.get('history') or [{'start': 0, 'end': checkpoint_step(path),
+                                         'beta': settings.beta}]
+    check_history(history)
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
     raise CommandError(f'{config_path} is unreadable ({type(e).__name__}: {e}); '
                        'restore it (e.g. git checkout) or retrain into another folder')
-  history = config.get('history') or [{'start': 0, 'end': checkpoint_step(path),
-                                       'beta': settings.beta}]
   return settings, history
+
+
+def check_history(history):
+  """A ValueError unless `history` is a list of {'start', 'end', 'beta'}."""
+  for segment in history if isinstance(history, list) else [history]:
+    if not (isinstance(segment, dict)
+            and all(run_settings.is_int(segment.get(key), low=0) for key in ('start', 'end'))
+            and run_settings.is_number(segment.get('beta'))):
+      raise ValueError(f'history: expected a list of {{"start", "end", "beta"}}, got {segment}')
+
+
+def missing_checkpoint(path: str) -> CommandError:
+  return CommandError(f'--logdir/--exp_name: no trained checkpoint in {path}; '
+                      'train it first (--mode=train) or point there a trained run')
 
 
 def pending_config(path: str, step: int) -> str:
@@ -132,7 +193,7 @@ def config_file(path: str) -> str:
   one of that step if the process stopped between the save and the rename."""
   if has_checkpoint(path) and os.path.exists(pending_config(path, checkpoint_step(path))):
     return pending_config(path, checkpoint_step(path))
-  return os.path.join(path, 'config.json')
+  return os.path.join(path, CONFIG_FILE)
 
 
 def settle_config(path: str):
@@ -141,7 +202,7 @@ def settle_config(path: str):
   current = config_file(path)
   for pending in glob.glob(os.path.join(path, 'config.json.step*')):
     if pending == current:
-      os.replace(pending, os.path.join(path, 'config.json'))
+      os.replace(pending, os.path.join(path, CONFIG_FILE))
     else:
       os.remove(pending)
 
@@ -160,7 +221,7 @@ def find_run(logdir: str, settings: Settings) -> str:
   """The run in `logdir` that a resume with these settings continues: the one
   trained with the same RESUME_KEYS, whatever its beta and iteration count."""
   matches = []
-  for config_path in sorted(glob.glob(os.path.join(logdir, '*', 'config.json'))):
+  for config_path in sorted(glob.glob(os.path.join(logdir, '*', CONFIG_FILE))):
     path = os.path.dirname(config_path)
     try:
       saved = load_settings(path)
@@ -179,14 +240,24 @@ def find_run(logdir: str, settings: Settings) -> str:
 
 
 def checked_history(settings: Settings, path: str, resume: bool) -> List[dict]:
-  """With `path` locked: clears a failed save's leftovers, refuses a request the
-  folder cannot satisfy, and returns the training history so far ([] if new)."""
+  """With `path` locked: refuses a request the folder cannot satisfy and returns
+  the training history so far ([] if nothing was saved yet).
+
+  Without `resume` any checkpoint or config file, whole or partial, stops the
+  run: it is another run's. With it, a failed save's leftovers are cleared
+  first, and a folder where nothing was saved yet (a run stopped before its
+  first save) starts from iteration 0.
+  """
+  if not resume:
+    present = checkpoint_files(path)
+    if present:
+      raise CommandError(f'{path} already holds a checkpoint (or part of one: '
+                         f'{", ".join(present[:FILES_NAMED])}): pass --resume to continue it, '
+                         'or choose another --exp_name/--logdir')
+    return []
   remove_partial_files(path)
   settle_config(path)
-  if not resume:
-    if has_checkpoint(path):
-      raise CommandError(f'{path} already holds a checkpoint: pass --resume to continue '
-                         'it, or choose another --exp_name/--logdir')
+  if not checkpoint_files(path):
     return []
   saved, history = read_config(path)
   check_same(saved, settings, RESUME_KEYS, 'resume', path)
@@ -206,19 +277,19 @@ def save_checkpoint(saver, sess, path: str, settings: Settings, history: List[di
   if not all(np.all(np.isfinite(v)) for v in theta.values()):
     raise CommandError(
         f'{path}: theta became non-finite by iteration {step}; stopped without saving, the '
-        f'last good checkpoint ({tf.train.latest_checkpoint(path) or "none saved yet"}) is '
+        f'last good checkpoint ({latest_checkpoint(path) or "none saved yet"}) is '
         'kept. Try a smaller --beta or --alpha.')
   try:
     history[-1]['end'] = step
     write_config(pending_config(path, step), settings, history)
     saver.save(sess, os.path.join(path, 'model.ckpt'), global_step=step, write_meta_graph=False)
-    os.replace(pending_config(path, step), os.path.join(path, 'config.json'))
+    os.replace(pending_config(path, step), os.path.join(path, CONFIG_FILE))
   except (tf.errors.OpError, OSError) as e:
     remove_partial_files(path)
     settle_config(path)
     raise CommandError(
         f'cannot save a checkpoint in {path} at iteration {step} ({utils.first_line(e)}); '
-        f'the last good checkpoint ({tf.train.latest_checkpoint(path) or "none yet"}) is '
+        f'the last good checkpoint ({latest_checkpoint(path) or "none yet"}) is '
         'kept; free some space or make the folder writable, then continue with --resume')
 
 
@@ -263,7 +334,7 @@ class GroupCheckpoints:
     """Loads every model's latest checkpoint into the group's variables."""
     values = {name: [] for name in self.grouped}
     for path, saver in zip(self.paths, self.savers):
-      checkpoint = tf.train.latest_checkpoint(path)
+      checkpoint = latest_checkpoint(path)
       try:
         reader = tf.train.load_checkpoint(checkpoint)
         for name in values:

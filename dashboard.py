@@ -45,15 +45,21 @@ def training_curve(path: str):
           np.array([post[i] for i in iterations]))
 
 
-def plot(settings: Settings, path: str, k: int, seed: int, alpha: float, figure: str):
+def plot(settings: Settings, path: str, k: int, seed: int, alpha: float, figure: str,
+         results_name: str):
   """The run's dashboard: its training curve, its K-shot query MSE against test
-  steps (if evaluated) and a few held-out tasks before and after 1 and 10 steps."""
+  steps (if evaluated with this protocol: <results_name>.json) and a few
+  held-out tasks before and after 1 and 10 steps."""
   tasks = sampling.evaluation_tasks(settings, k, NUM_PLOT_TASKS, seed)
   predictions = grid_predictions(settings, path, tasks, alpha)
   panels = [plots.Panel(tasks, b, predictions[:, b], f'{settings.method}, K={k}')
             for b in range(NUM_PLOT_TASKS)]
-  results = os.path.join(path, f'eval_K{k}.json')
-  stats = utils.read_json(results)['query'] if os.path.exists(results) else None
+  results = os.path.join(path, results_name + '.json')
+  try:
+    stats = utils.read_json(results)['query'] if os.path.exists(results) else None
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise utils.CommandError(f'{results} is unreadable ({type(e).__name__}: {e}); rewrite it '
+                             'with --mode=eval and the same flags')
   plots.dashboard(figure, f'{os.path.basename(path)}, tested with K={k}', training_curve(path),
                   stats, panels, PLOT_STEPS)
   print(f'wrote {figure}')

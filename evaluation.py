@@ -12,6 +12,7 @@ import numpy as np
 import utils
 tf = utils.quiet_tensorflow()
 import checkpoints  # pylint: disable=wrong-import-position
+import interrupts  # pylint: disable=wrong-import-position
 import maml  # pylint: disable=wrong-import-position
 import run_settings  # pylint: disable=wrong-import-position
 from run_settings import Settings  # pylint: disable=wrong-import-position
@@ -22,6 +23,11 @@ import sampling  # pylint: disable=wrong-import-position
 STEP_SIZES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
 VALIDATION_SEED = 999    # validation tasks: a stream disjoint from every eval seed
 SUMMARY_STEPS = (0, 1, 10)   # the steps of the one-line summary
+# The report's protocol (the authors' task count); other protocols' files say
+# what differs in their names (results_name).
+STANDARD_TASKS = 600
+STANDARD_SEED = 12345
+CHOSEN_ALPHA_FILE = 'alpha_selection_K{}.json'   # a baseline's step size, chosen by the report
 
 
 # ------------------------------------------------------------ test graphs --
@@ -88,6 +94,7 @@ def adapted_predictions(sess, model, tasks, alpha, names, steps=None):
 
   Returns {name: [S + 1 (or len(steps)), B, N, 1]}.
   """
+  interrupts.check()    # every test-time session.run comes here: a signal stops between them
   sizes = [tasks[n + '_inputs'].shape[1] for n in names]
   feed = {model.test_feeds[0]: tasks['support_inputs'],
           model.test_feeds[1]: tasks['support'][1],
@@ -121,29 +128,67 @@ def batched_losses(sess, model, settings: Settings, tasks: dict, alpha: float,
 
 # ------------------------------------------------------- the results files --
 
+def report_alpha(settings: Settings, path: str, k: int) -> float:
+  """The step size the report evaluates a model with at K=k: the one it chose
+  on validation tasks (a baseline's CHOSEN_ALPHA_FILE), else the training alpha."""
+  chosen = os.path.join(path, CHOSEN_ALPHA_FILE.format(k))
+  if not os.path.exists(chosen):
+    return settings.alpha
+  try:
+    return float(utils.read_json(chosen)['chosen'])
+  except (ValueError, KeyError, TypeError) as e:
+    raise utils.CommandError(f'{chosen} is unreadable ({type(e).__name__}: {e}); rewrite it '
+                             'with make figures (--mode=report)')
+
+
+def results_name(trained: Settings, path: str, k: int, num_tasks: int, seed: int,
+                 alpha: float, steps: int) -> str:
+  """The stem of an evaluation's files: eval_K<k> for the report's protocol
+  (STANDARD_TASKS tasks of STANDARD_SEED, the report's step size, the trained
+  number of test steps), else followed by what differs, e.g.
+  eval_K5_5tasks_alpha1e+300: another protocol never replaces the report's files."""
+  parts = [f'eval_K{k}']
+  if num_tasks != STANDARD_TASKS:
+    parts.append(f'{num_tasks}tasks')
+  if seed != STANDARD_SEED:
+    parts.append(f'seed{seed}')
+  if alpha != report_alpha(trained, path, k):
+    parts.append(f'alpha{alpha!r}')
+  if steps != trained.test_num_updates:
+    parts.append(f'{steps}steps')
+  return '_'.join(parts)
+
+
 def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, alpha: float,
-             graphs: TestGraphs = None):
-  """Writes eval_K<k>.json/.csv (per-step statistics) and eval_K<k>_tasks.csv."""
+             graphs: TestGraphs = None, name: str = None):
+  """Writes <name>.json/.csv (per-step statistics) and <name>_tasks.csv, all
+  three or none (name: eval_K<k>, the report's, unless given). In a read-only
+  folder the statistics are returned and not saved."""
   tasks = sampling.evaluation_tasks(settings, k, num_tasks, seed)
   with checkpoints.folder_lock(path), restored(settings, path, graphs) as (sess, model):
     losses = batched_losses(sess, model, settings, tasks, alpha, ('query', 'grid'))
     stats = {n: utils.loss_statistics(l) for n, l in losses.items()}
-    stem = os.path.join(path, f'eval_K{k}')
-    utils.write_json(stem + '.json', {
-        'settings': settings.to_json(), 'K': k, 'num_tasks': num_tasks, 'eval_seed': seed,
-        'alpha': alpha, 'query': stats['query'], 'grid': stats['grid'],
-        'sources': [checkpoints.checkpoint_source(path)], 'code': utils.code_version()})
+    if not utils.can_write(path):
+      print(f'{path} is read-only: these results are not saved (evaluate a copy to keep them)')
+      return stats
+    stem = os.path.join(path, name or f'eval_K{k}')
     fields = ('mean_all_tasks', 'ci95_all_tasks', 'median_all_tasks', 'n_diverged',
               'mean_not_diverged', 'ci95_not_diverged', 'n_worse', 'n_nonfinite')
-    utils.write_csv(stem + '.csv', ('set', 'step') + fields, [
-        (n, row['step']) + tuple(row[f] for f in fields)
-        for n in stats for row in stats[n]])
     steps = range(losses['query'].shape[0])
-    utils.write_csv(
-        stem + '_tasks.csv',
-        ['task'] + sorted(tasks['params']) + [f'{n}_step{s}' for n in losses for s in steps],
-        [[b] + [tasks['params'][p][b] for p in sorted(tasks['params'])]
-         + [l[s, b] for l in losses.values() for s in steps] for b in range(num_tasks)])
+    # The JSON, which names the protocol and sources, is renamed last.
+    with utils.replaced_together():
+      utils.write_csv(
+          stem + '_tasks.csv',
+          ['task'] + sorted(tasks['params']) + [f'{n}_step{s}' for n in losses for s in steps],
+          [[b] + [tasks['params'][p][b] for p in sorted(tasks['params'])]
+           + [l[s, b] for l in losses.values() for s in steps] for b in range(num_tasks)])
+      utils.write_csv(stem + '.csv', ('set', 'step') + fields, [
+          (n, row['step']) + tuple(row[f] for f in fields)
+          for n in stats for row in stats[n]])
+      utils.write_json(stem + '.json', {
+          'settings': settings.to_json(), 'K': k, 'num_tasks': num_tasks, 'eval_seed': seed,
+          'alpha': alpha, 'query': stats['query'], 'grid': stats['grid'],
+          'sources': [checkpoints.checkpoint_source(path)], 'code': utils.code_version()})
   return stats
 
 

@@ -22,6 +22,7 @@ import signal
 from typing import Dict, List
 
 import checkpoints
+import interrupts
 import run_settings
 from run_settings import Settings
 import training
@@ -91,8 +92,8 @@ def train_models(jobs: List[Job], print_interval: int, save_interval: int,
     return records
   print(f'training {sum(map(len, groups))} models in {len(groups)} groups, '
         f'{min(workers, len(groups))} at a time', flush=True)
-  with training.signals_as_flag() as stop, \
-      concurrent.futures.ThreadPoolExecutor(workers) as pool:
+  stop = {'failed': False}     # set when a group fails: the others save and stop
+  with interrupts.recording(), concurrent.futures.ThreadPoolExecutor(workers) as pool:
     futures = {pool.submit(training.train_group, [job.settings for job in group],
                            [job.path for job in group], f'[group {i}/{len(groups)}] ', stop,
                            print_interval, save_interval): group
@@ -117,10 +118,11 @@ def train_models(jobs: List[Job], print_interval: int, save_interval: int,
         utils.write_json(os.path.join(job.path, TIME_FILE), records[job.path])
   if errors:
     raise errors[0]
-  if stop['signal']:
+  signum = interrupts.caught()
+  if signum:
     saved = (f"the running groups saved their models at iteration "
              f"{' and '.join(map(str, sorted(interrupted_at)))}" if interrupted_at
              else 'every model trained so far is saved')
-    raise CommandError(f"{signal.Signals(stop['signal']).name}: stopped; {saved}; {RERUN}",
-                       128 + stop['signal'])
+    raise CommandError(f"{signal.Signals(signum).name}: stopped; {saved}; {RERUN}",
+                       128 + signum)
   return records

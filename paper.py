@@ -48,6 +48,7 @@ FORMULAS = {
 DIVERGING_SHOWN = 2
 ALL_MODELS_TABLE = 'all_models.md'   # in <logdir>/paper, linked from the README
 FIGURES = ('paper_fig2', 'paper_fig3', 'families') + tuple(FORMULAS)   # Img/<name>.png
+SECTIONS = ('paper_table2', 'paper_findings', 'paper_training_time')   # README sections it writes
 
 
 def models(base: Settings = Settings()) -> Dict[str, Settings]:
@@ -82,7 +83,7 @@ def select_alpha(settings: Settings, path: str, k: int, num_tasks: int,
         sess, model, tasks, alpha, ('query',), (last,)))['query'][0]
               for alpha in evaluation.STEP_SIZES}
   chosen = evaluation.choose_step_size(errors)
-  utils.write_json(os.path.join(path, f'alpha_selection_K{k}.json'), {
+  utils.write_json(os.path.join(path, evaluation.CHOSEN_ALPHA_FILE.format(k)), {
       'K': k, 'num_tasks': num_tasks, 'validation_seed': evaluation.VALIDATION_SEED,
       'criterion': f'fewest non-finite tasks, then lowest mean query MSE after {last} steps',
       'grid': {str(a): utils.mean_ci(e[np.isfinite(e)])['mean'] for a, e in errors.items()},
@@ -113,9 +114,10 @@ def evaluate_all(logdir: str, num_tasks: int, eval_seed: int,
   def evaluate_model(graphs, name):
     settings, path = trained[name]
     for k in EVAL_KS:
-      alpha = (select_alpha(settings, path, k, num_tasks, graphs)
-               if settings.method in BASELINES else settings.alpha)
-      evaluation.evaluate(settings, path, k, num_tasks, eval_seed, alpha, graphs)
+      with utils.replaced_together():    # the step size chosen and its evaluation
+        alpha = (select_alpha(settings, path, k, num_tasks, graphs)
+                 if settings.method in BASELINES else settings.alpha)
+        evaluation.evaluate(settings, path, k, num_tasks, eval_seed, alpha, graphs)
     return {k: utils.read_json(os.path.join(path, f'eval_K{k}.json')) for k in EVAL_KS}
 
   # The baselines choose a step size first (every candidate), so they start first.
@@ -339,19 +341,6 @@ def families_figure(path: str, num_tasks: int = FAMILY_SAMPLES, seed: int = 0):
   plots.families_figure(path, samples)
 
 
-def saved_results(logdir: str) -> Dict[str, Dict[int, dict]]:
-  """{name: {K: eval json}} as the last evaluation wrote them, without evaluating."""
-  results = {}
-  for name in models():
-    files = {k: os.path.join(paper_dir(logdir), name, f'eval_K{k}.json') for k in EVAL_KS}
-    if all(os.path.exists(f) for f in files.values()):
-      results[name] = {k: utils.read_json(f) for k, f in files.items()}
-  if not results:
-    raise utils.CommandError(f'no evaluated paper models in {paper_dir(logdir)}; '
-                             'run --mode=report first')
-  return results
-
-
 def figures(results: Dict[str, Dict[int, dict]], logdir: str) -> Dict[str, Callable[[str], None]]:
   """{name: draw(path)} for each of FIGURES, from the saved results (figure 2
   also restores its two models' checkpoints to predict on its few tasks)."""
@@ -368,8 +357,8 @@ def write_report(results: Dict[str, Dict[int, dict]], logdir: str, img_dir: str,
   os.makedirs(img_dir, exist_ok=True)
   for name, draw in figures(results, logdir).items():
     draw(os.path.join(img_dir, name + '.png'))
-  sections = {'paper_table2': table2(results), 'paper_findings': findings(results, logdir),
-              'paper_training_time': training_time_text(results, logdir)}
+  sections = dict(zip(SECTIONS, (table2(results), findings(results, logdir),
+                                 training_time_text(results, logdir))))
   utils.update_readme(readme, sections)
   utils.atomic_write(os.path.join(paper_dir(logdir), ALL_MODELS_TABLE),
                      '# Every model of the paper section\n\n'

@@ -1,6 +1,7 @@
 """Figures, drawn from saved results and checkpoint predictions (never from training)."""
 import dataclasses
 import math
+import os
 from typing import Dict, List, Sequence, Tuple
 
 import matplotlib
@@ -8,6 +9,9 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 from matplotlib import ticker  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
+
+import interrupts  # pylint: disable=wrong-import-position
+import utils  # pylint: disable=wrong-import-position
 
 STEP_STYLES = {0: ':', 1: '--'}   # later steps: solid
 PANEL_SIZE = (3.6, 2.8)
@@ -128,7 +132,7 @@ def dashboard(path: str, title: str, curve, stats: List[dict], panels: List[Pane
   fig.axes[-len(panels)].legend(fontsize=7, loc='best')
   fig.suptitle(title, fontsize=10)
   fig.tight_layout(rect=(0, 0, 1, 0.95))
-  fig.savefig(path, dpi=DPI)
+  write_figure(fig, path, dpi=DPI)
   plt.close(fig)
 
 
@@ -201,8 +205,16 @@ def learning_curves(path: str, panels: Dict[str, Dict[str, List[dict]]],
 
 def save(fig, path):
   fig.tight_layout()
-  fig.savefig(path, dpi=DPI)
+  write_figure(fig, path, dpi=DPI)
   plt.close(fig)
+
+
+def write_figure(fig, path: str, **options):
+  """fig.savefig(path), whole or not at all (utils.atomic_open): a full disk
+  mid-write keeps the old figure and names the file."""
+  interrupts.check()    # a signal stops before the next figure is written
+  with utils.atomic_open(path, 'wb') as f:
+    fig.savefig(f, format=os.path.splitext(path)[1][1:] or 'png', **options)
 
 
 def formula(path: str, tex: str, fontsize: int = 16):
@@ -210,7 +222,7 @@ def formula(path: str, tex: str, fontsize: int = 16):
   with matplotlib.rc_context({'mathtext.fontset': 'cm'}):   # the paper's typeface
     fig = plt.figure(figsize=(10, 1))
     fig.text(0.5, 0.5, tex, fontsize=fontsize, ha='center', va='center')
-    fig.savefig(path, dpi=FORMULA_DPI, bbox_inches='tight', pad_inches=0.08)
+    write_figure(fig, path, dpi=FORMULA_DPI, bbox_inches='tight', pad_inches=0.08)
     plt.close(fig)
 
 
@@ -294,7 +306,7 @@ def percentile_figure(path: str, title: str, columns: List[List[CurvePanel]],
   axes[0, -1].legend(fontsize=6, loc='lower right')
   fig.suptitle(title)
   fig.tight_layout(rect=(0, 0, 1, 0.96))
-  fig.savefig(path, dpi=DPI)
+  write_figure(fig, path, dpi=DPI)
   plt.close(fig)
 
 
@@ -340,7 +352,7 @@ def boundary_figure(path: str, panels: List[dict], good: float, columns: int = 4
       handles.setdefault(label, handle)
   fig.legend(list(handles.values()), list(handles), loc='lower center', ncol=4, fontsize=8)
   fig.tight_layout(rect=(0, LEGEND_SPACE, 1, 1))
-  fig.savefig(path, dpi=DPI)
+  write_figure(fig, path, dpi=DPI)
   plt.close(fig)
 
 
@@ -373,5 +385,5 @@ def bar_panels(path: str, groups: List[str], panels: Dict[str, Dict[str, tuple]]
   handles, labels = axes[0, 0].get_legend_handles_labels()
   fig.legend(handles, labels, loc='lower center', ncol=3, fontsize=8)
   fig.tight_layout(rect=(0, 2.5 * LEGEND_SPACE, 1, 1))
-  fig.savefig(path, dpi=DPI)
+  write_figure(fig, path, dpi=DPI)
   plt.close(fig)

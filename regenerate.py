@@ -5,19 +5,22 @@ again from the saved results files, without evaluating).
 
 Each README section is written once, by the module whose results it shows:
 paper.write_report the paper's, study.report the study's, and this module
-the timing sections (benchmark, reproduce_time, report_time).
+the timing sections (benchmark, reproduce_time, report_time) and the
+README's opening verdict and costs line (summary, costs). Each mode holds
+the logdir's lock (published.lock), and nothing is drawn before every file
+it reads and the README's markers are checked (published).
 """
 import dataclasses
-import json
 import os
 import shutil
 import time
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import benchmark
 import checkpoints
 import grouped
 import paper
+import published
 import run_settings
 import utils
 from utils import CommandError
@@ -28,6 +31,9 @@ from study import protocols as study_protocols
 from study import report as study_report
 
 FIGURES = paper.FIGURES + study_report.FIGURES   # Img/<name>.png, by name
+TIMING_SECTIONS = ('benchmark', 'reproduce_time', 'report_time')
+SUMMARY_SECTIONS = ('summary', 'costs')
+README_SECTIONS = paper.SECTIONS + study_report.SECTIONS + TIMING_SECTIONS + SUMMARY_SECTIONS
 # Every report times itself into <logdir>/REPORT_RECORD; the README quotes it.
 REPORT_RECORD = 'report_time.json'
 # `make reproduce` retrains into <logdir>/retrained and times itself there; the
@@ -50,40 +56,82 @@ def check_report_memory(num_eval_tasks: int):
 
 
 def timing_sections(logdir: str) -> Dict[str, str]:
-  """The README's timing sections whose records <logdir> holds."""
+  """The README's timing sections whose records <logdir> holds, each checked."""
   records = {'benchmark': (os.path.join(logdir, benchmark.RESULTS_FILE),
-                           lambda record, _: benchmark.benchmark_table(record)),
+                           'make benchmark (no model flags)', benchmark.published_table),
              'reproduce_time': (os.path.join(logdir, RETRAINED_DIR, REPRODUCE_RECORD),
-                                benchmark.reproduce_text),
-             'report_time': (os.path.join(logdir, REPORT_RECORD), benchmark.report_text)}
-  return {section: text(utils.read_json(record), record)
-          for section, (record, text) in records.items() if os.path.exists(record)}
+                                'make reproduce', benchmark.reproduce_text),
+             'report_time': (os.path.join(logdir, REPORT_RECORD), published.REPORT,
+                             benchmark.report_text)}
+  return {section: published.record_text(path, rewrite, text)
+          for section, (path, rewrite, text) in records.items() if os.path.exists(path)}
 
 
-def summary_sections(logdir: str) -> Dict[str, str]:
-  """The README's opening verdict and its costs line, from every results file."""
+def summary_sections(logdir: str, paper_results: Dict[str, dict],
+                     study_results: Dict[str, dict]) -> Dict[str, str]:
+  """The README's opening verdict (once every point is evaluated) and its costs
+  line, from the checked results and the timing records."""
   records = {name: os.path.join(logdir, *path) for name, path in (
       ('report', (REPORT_RECORD,)), ('reproduce', (RETRAINED_DIR, REPRODUCE_RECORD)))}
   records = {name: utils.read_json(path) if os.path.exists(path) else None
              for name, path in records.items()}
   costs = benchmark.costs_text(records['report'], records['reproduce'])
-  results = study_report.read_point_files(logdir, study_points.POINTS)
-  if len(results) < len(study_points.POINTS):   # the verdict reads every point
+  if len(study_results) < len(study_points.POINTS):   # the verdict reads every point
     return {'costs': costs}
-  stats = study_report.point_statistics(results)
-  return {'summary': '\n'.join([f'- {paper.summary(paper.saved_results(logdir))}',
+  stats = study_report.point_statistics(study_results)
+  return {'summary': '\n'.join([f'- {paper.summary(paper_results)}',
                                  f'- {study_findings.summary(stats)}', f'- **Rerunning**: {costs}']),
           'costs': costs}
 
 
-def warn_if_mixed(results: List[dict]):
-  """Says so when the result files behind one report come from different code
-  versions, evaluation seeds or task counts."""
-  kinds = {(json.dumps(r.get('code'), sort_keys=True), r.get('eval_seed'), r.get('num_tasks'))
-           for r in results}
-  if len(kinds) > 1:
-    print(f'warning: these results come from {len(kinds)} different (code version, eval seed, '
-          'number of tasks) combinations; rerun --mode=report to make them one', flush=True)
+def checked_inputs(logdir: str, paper_part: bool = True, study_part: bool = True):
+  """(paper results, (study results, ceilings)) from the results files, every
+  file checked and the whole set of one protocol (None for a part not asked)."""
+  paper_results = study = None
+  files = {}
+  if paper_part:
+    paper_results, paper_files = published.paper_results(logdir)
+    files.update(paper_files)
+  if study_part:
+    results, ceilings, study_files = published.study_results(logdir)
+    study = (results, ceilings)
+    files.update(study_files)
+  published.check_one_protocol(files)
+  return paper_results, study
+
+
+def draw(logdir: str, img_dir: str, readme: str, timed: Callable[[str], None] = lambda _: None):
+  """Every figure and README section from the results files, after checking
+  them, the timing records and the README's markers; timed(part) ends each
+  part of a report's time record. Returns the checked inputs."""
+  paper_results, study = checked_inputs(logdir)
+  timing = timing_sections(logdir)
+  published.check_readme(readme, README_SECTIONS)
+  paper.write_report(paper_results, logdir, img_dir, readme)
+  timed('paper figures and tables')
+  study_report.report(logdir, img_dir, readme)
+  timed('study figures and tables')
+  utils.update_readme(readme, {**timing, **summary_sections(logdir, paper_results, study[0])})
+  return paper_results, study
+
+
+def check_before_evaluating(logdir: str, readme: str, num_eval_tasks: int, eval_seed: int):
+  """What would stop a report after its evaluation, refused before it: the
+  README's markers, a partly trained model, ceiling files of other tasks."""
+  published.check_readme(readme, README_SECTIONS)
+  for path, target in published.trained_models(logdir).items():
+    published.check_finished(path, target)
+  odd = []
+  for name in study_points.CEILING_POINTS:
+    path = os.path.join(study_protocols.points_dir(logdir), name + '_ceiling.json')
+    if os.path.exists(path):
+      record = published.read_json(path, published.CEILING, published.CEILING_KEYS)
+      if (record['of_eval_tasks'], record['eval_seed']) != (num_eval_tasks, eval_seed):
+        odd.append(path)
+  if odd:
+    raise CommandError(f'{published.named(odd)} pair with other evaluation tasks than '
+                       f'--num_eval_tasks={num_eval_tasks} --eval_seed={eval_seed}; rewrite them '
+                       f'with {published.CEILING}, or report with their numbers')
 
 
 def report(logdir: str, img_dir: str, readme: str, num_eval_tasks: int, eval_seed: int,
@@ -92,25 +140,25 @@ def report(logdir: str, img_dir: str, readme: str, num_eval_tasks: int, eval_see
   rewrites every figure and README section from the results files; the wall
   time of each part since `started` goes to <logdir>/REPORT_RECORD and the
   README."""
-  timer = benchmark.PartTimer(started)   # benchmark.REPORT_PARTS, in that order
+  timer = benchmark.PartTimer(started)   # benchmark.REPORT_PARTS
   timer.part('start-up')
-  if not os.path.isdir(logdir):
-    raise CommandError(f'--logdir={logdir}: no such folder; it should hold the trained '
-                       'models (logs/paper, logs/robustness)')
-  with checkpoints.folder_lock(logdir, '--logdir'):   # a second report stops at once
-    paper_results = paper.evaluate_all(logdir, num_eval_tasks, eval_seed, workers)
-    timer.part('paper evaluation')
-    paper.write_report(paper_results, logdir, img_dir, readme)
-    timer.part('paper figures and tables')
-    study_protocols.evaluate(logdir, num_eval_tasks, eval_seed, workers=workers)
-    timer.part('study evaluation')
-    study_results = study_report.report(logdir, img_dir, readme)
-    timer.part('study figures and tables')
-  warn_if_mixed(
-      [r for by_k in paper_results.values() for r in by_k.values()]
-      + list(study_results.values()))
+  with published.lock(logdir):    # a second report, or a redraw, stops at once
+    publish(logdir, img_dir, readme, num_eval_tasks, eval_seed, workers, timer)
+
+
+def publish(logdir: str, img_dir: str, readme: str, num_eval_tasks: int, eval_seed: int,
+            workers: int, timer: benchmark.PartTimer):
+  """The report, with the logdir locked: checks, evaluation, then drawing (an
+  interrupted evaluation leaves the README and figures as they were)."""
+  check_before_evaluating(logdir, readme, num_eval_tasks, eval_seed)
+  paper.evaluate_all(logdir, num_eval_tasks, eval_seed, workers)
+  timer.part('paper evaluation')
+  study_protocols.evaluate(logdir, num_eval_tasks, eval_seed, workers=workers)
+  timer.part('study evaluation')
+  paper_results, study = draw(logdir, img_dir, readme, timer.part)
   timer.write(os.path.join(logdir, REPORT_RECORD), workers, num_eval_tasks=num_eval_tasks)
-  utils.update_readme(readme, {**timing_sections(logdir), **summary_sections(logdir)})
+  utils.update_readme(readme, {**timing_sections(logdir),
+                               **summary_sections(logdir, paper_results, study[0])})
 
 
 def reproduce_outputs(logdir: str, img_dir: str = None, readme: str = None):
@@ -132,21 +180,26 @@ def reproduce_outputs(logdir: str, img_dir: str = None, readme: str = None):
 def reproduce(logdir: str, img_dir: str, readme: str, num_eval_tasks: int, eval_seed: int,
               print_interval: int, save_interval: int, workers: int):
   """Trains every model of the paper and the study (grouped), fits the ceiling,
-  then reports; the wall time of each part goes to <logdir>/REPRODUCE_RECORD.
-  img_dir, readme: None for reproduce_outputs' defaults."""
+  then reports, all with the logdir locked; the wall time of each part goes
+  to <logdir>/REPRODUCE_RECORD. img_dir, readme: None for reproduce_outputs'
+  defaults."""
+  checkpoints.make_experiment_dir(logdir)
   img_dir, readme = reproduce_outputs(logdir, img_dir, readme)
   timer = benchmark.PartTimer(time.time())    # benchmark.REPRODUCE_PARTS, in that order
-  jobs = (paper.training_jobs(logdir)
-          + study_points.training_jobs(list(study_points.POINTS), logdir))
-  trained = grouped.train_models(jobs, print_interval, save_interval, workers)
-  timer.part('training')
-  compared = compare_with_shipped(logdir, [job.path for job in jobs])
-  study_ceiling.write_ceilings(logdir, num_eval_tasks, eval_seed, workers=workers)
-  timer.part('ceiling')
-  report(logdir, img_dir, readme, num_eval_tasks, eval_seed, workers, time.time())
-  timer.part('report')
-  timer.write(os.path.join(logdir, REPRODUCE_RECORD), workers, models_trained=len(trained),
-              checkpoints=compared)
+  with published.lock(logdir):
+    jobs = (paper.training_jobs(logdir)
+            + study_points.training_jobs(list(study_points.POINTS), logdir))
+    trained = grouped.train_models(jobs, print_interval, save_interval, workers)
+    timer.part('training')
+    compared = compare_with_shipped(logdir, [job.path for job in jobs])
+    study_ceiling.write_ceilings(logdir, num_eval_tasks, eval_seed, workers=workers)
+    timer.part('ceiling')
+    report_timer = benchmark.PartTimer(time.time())
+    report_timer.part('start-up')
+    publish(logdir, img_dir, readme, num_eval_tasks, eval_seed, workers, report_timer)
+    timer.part('report')
+    timer.write(os.path.join(logdir, REPRODUCE_RECORD), workers, models_trained=len(trained),
+                checkpoints=compared)
 
 
 def compare_with_shipped(logdir: str, paths: List[str]) -> Dict[str, dict]:
@@ -164,26 +217,36 @@ def compare_with_shipped(logdir: str, paths: List[str]) -> Dict[str, dict]:
   return record
 
 
+def ceiling(logdir: str, num_eval_tasks: int, eval_seed: int, workers: int):
+  """`make ceiling`: the ceiling files, with the logdir locked."""
+  checkpoints.make_experiment_dir(logdir)
+  with published.lock(logdir):
+    study_ceiling.write_ceilings(logdir, num_eval_tasks, eval_seed, workers=workers)
+
+
 def redraw(logdir: str, img_dir: str, readme: str):
   """Every figure and README section again from the results files the last
   report wrote, without evaluating."""
-  paper.write_report(paper.saved_results(logdir), logdir, img_dir, readme)
-  study_report.report(logdir, img_dir, readme)
-  utils.update_readme(readme, {**timing_sections(logdir), **summary_sections(logdir)})
+  with published.lock(logdir):
+    draw(logdir, img_dir, readme)
 
 
 def redraw_figures(names: List[str], logdir: str, img_dir: str):
   """Draws only the named figures into `img_dir` from the saved results."""
-  available = {}
-  if set(names) & set(paper.FIGURES):
-    available.update(paper.figures(paper.saved_results(logdir), logdir))
-  if set(names) & set(study_report.FIGURES):
-    available.update(study_report.figures(logdir, *study_report.saved_results(logdir)))
-  os.makedirs(img_dir, exist_ok=True)
-  for name in names:
-    if name not in available:
-      raise CommandError(f'--figure={name}: its results are not all in {logdir}; run '
-                         '--mode=report first')
-    path = os.path.join(img_dir, name + '.png')
-    available[name](path)
-    print(f'wrote {path}', flush=True)
+  with published.lock(logdir):
+    paper_results, study = checked_inputs(logdir, bool(set(names) & set(paper.FIGURES)),
+                                          bool(set(names) & set(study_report.FIGURES)))
+    available = {}
+    if paper_results:
+      available.update(paper.figures(paper_results, logdir))
+    if study:
+      available.update(study_report.figures(logdir, *study))
+    missing = [name for name in names if name not in available]
+    if missing:
+      raise CommandError(f'--figure={",".join(missing)}: its results are not all in {logdir}; '
+                         'run --mode=report first')
+    os.makedirs(img_dir, exist_ok=True)
+    for name in names:
+      path = os.path.join(img_dir, name + '.png')
+      available[name](path)
+      print(f'wrote {path}', flush=True)

@@ -5,6 +5,7 @@ No flags here: Main.py builds a `Settings` from its flags, config.json stores
 one, and every other module takes one as an argument.
 """
 import dataclasses
+import math
 from typing import Iterable, Tuple
 
 import numpy as np
@@ -52,9 +53,68 @@ class Settings:
 
   @classmethod
   def from_json(cls, data: dict) -> 'Settings':
+    """The settings config.json stores; a ValueError naming the first key that
+    is missing, unknown, of the wrong type or out of range (a default must not
+    stand in for a missing key: a K=5 model would be evaluated at K=10)."""
+    check_keys('settings', data, [f.name for f in dataclasses.fields(cls)])
+    check_keys('ranges', data['ranges'],
+               [f.name for f in dataclasses.fields(FunGenerator.TaskRanges)])
+    for key, allowed, test in SETTINGS_RULES:
+      value = data['ranges'][key] if key in RANGE_KEYS else data[key]
+      if not test(value):
+        raise ValueError(f'{key}={value!r}: {allowed}')
     ranges = FunGenerator.TaskRanges(**{
         k: tuple(v) if isinstance(v, list) else v for k, v in data['ranges'].items()})
     return cls(**{**data, 'hidden': tuple(data['hidden']), 'ranges': ranges})
+
+
+def check_keys(what: str, data, keys):
+  if not isinstance(data, dict):
+    raise ValueError(f'{what}: expected an object, got {data!r}')
+  missing, unknown = sorted(set(keys) - set(data)), sorted(set(data) - set(keys))
+  if missing or unknown:
+    raise ValueError(f'{what}: ' + '; '.join(
+        f'{which} {", ".join(names)}' for which, names in (('missing', missing),
+                                                          ('unknown', unknown)) if names))
+
+
+def is_int(value, low: int = 1, high: float = math.inf) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def is_number(value) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_range(value) -> bool:
+  return (isinstance(value, list) and len(value) == 2 and all(map(is_number, value))
+          and value[0] <= value[1])
+
+
+METHODS = ('maml', 'pretrain', 'oracle')
+SEED_LIMIT = 2 ** 32        # numpy's RandomState takes seeds in [0, 2^32)
+MAX_UNROLLED_STEPS = 1000   # building the static graph takes about a second per 10 steps
+RANGE_KEYS = tuple(f.name for f in dataclasses.fields(FunGenerator.TaskRanges))
+# config.json's values: (key, what is allowed, the test), as the flags that set them.
+SETTINGS_RULES = (
+    ('method', f'one of {", ".join(METHODS)}', lambda v: v in METHODS),
+    ('family', f'one of {", ".join(sorted(FunGenerator.FAMILIES))}',
+     lambda v: isinstance(v, str) and v in FunGenerator.FAMILIES),
+    ('first_order', 'true or false', lambda v: isinstance(v, bool)),
+    *((key, 'an integer >= 1', is_int) for key in ('K', 'meta_batch_size', 'meta_iterations',
+                                                    'iterations_per_run')),
+    *((key, f'an integer in [1, {MAX_UNROLLED_STEPS}]',
+       lambda v: is_int(v, high=MAX_UNROLLED_STEPS)) for key in ('num_updates',
+                                                                 'test_num_updates')),
+    *((key, 'a finite number > 0', lambda v: is_number(v) and v > 0) for key in ('alpha',
+                                                                                 'beta')),
+    ('hidden', 'a non-empty list of integers >= 1',
+     lambda v: isinstance(v, list) and v and all(map(is_int, v))),
+    ('seed', f'an integer in [0, {SEED_LIMIT - 1}]', lambda v: is_int(v, 0, SEED_LIMIT - 1)),
+    *((key, 'a pair [min, max] of finite numbers, min <= max', is_range)
+      for key in RANGE_KEYS if key != 'noise_std'),
+    ('noise_std', 'a finite number >= 0', lambda v: is_number(v) and v >= 0),
+)
 
 
 DEFAULT_RANGES = FunGenerator.TaskRanges()
@@ -77,6 +137,24 @@ def experiment_name(settings: Settings) -> str:
     if value != getattr(DEFAULT_RANGES, field.name):
       parts.append(field.name + '-'.join(f'{v:g}' for v in np.atleast_1d(value)))
   return '_'.join(parts + [f'seed{s.seed}'])
+
+
+def changes(settings: Settings) -> str:
+  """The settings that differ from the paper's, as part of a file name (e.g.
+  K5_hidden100x100_amplitude0.1-10), or '' for the paper's."""
+  parts = []
+  for name, value, paper in [(f.name, getattr(settings, f.name), getattr(Settings(), f.name))
+                             for f in dataclasses.fields(Settings) if f.name != 'ranges'] + [
+      (f.name, getattr(settings.ranges, f.name), getattr(DEFAULT_RANGES, f.name))
+      for f in dataclasses.fields(FunGenerator.TaskRanges)]:
+    if value == paper:
+      continue
+    if isinstance(value, (bool, str)):    # first_order; a method or family by its name
+      parts.append(name if isinstance(value, bool) else value)
+    else:
+      parts.append(name + ('x' if name == 'hidden' else '-').join(
+          f'{v:g}' for v in np.atleast_1d(value)))
+  return '_'.join(parts)
 
 
 def check_same(saved: Settings, requested: Settings, keys, action: str, path: str):
@@ -182,9 +260,10 @@ def check_resources(settings: Settings, training: bool, eval_ks: Iterable[int] =
 
 
 def require_memory(what: str, need: int, flags_to_lower: str):
-  """One line if `need` bytes exceed the memory this machine has available."""
+  """One line if `need` bytes exceed the memory this process can have."""
   available = utils.available_bytes()
   if need > available:
     raise CommandError(
-        f'{what} would need about {utils.readable_bytes(need)} of memory and this machine '
-        f'has {utils.readable_bytes(available)} available; ask for less ({flags_to_lower})')
+        f'{what} would need about {utils.readable_bytes(need)} of memory and this process '
+        f'can have {utils.readable_bytes(available)} (free memory, within any ulimit -v); ask '
+        f'for less ({flags_to_lower})')

@@ -1,7 +1,10 @@
 """The training loop: meta-training (or pretraining) in chunks of
 iterations_per_run meta-iterations per session.run, with progress lines,
 checkpoints every save_interval iterations, and a clean stop on a non-finite
-meta-loss or SIGINT/SIGTERM.
+meta-loss or SIGINT/SIGTERM. A chunk's tasks are drawn at once, seeded by its
+first iteration; the graph runs them in as many session runs as keep each
+about RUN_SECONDS long, so a signal is seen within seconds however wide the
+network, and the weights are those of one run of the whole chunk.
 
 One loop driver (`run_chunks`) serves both graphs: `train` runs one model in
 a maml.MAML graph; `train_group` runs the models of one group in a
@@ -19,6 +22,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 import checkpoints
+import interrupts
 import run_settings
 from run_settings import Settings
 import sampling
@@ -36,19 +40,8 @@ class Interrupted(Exception):
     self.step = step
 
 
-@contextlib.contextmanager
-def signals_as_flag():
-  """Within the block SIGINT and SIGTERM only set `stop['signal']`, which the
-  training loop checks between session runs (`stop['failed']`: another group
-  failed, set by grouped.train_models); the old handlers come back after."""
-  stop = {'signal': None, 'failed': False}
-  previous = {sig: signal.signal(sig, lambda signum, _: stop.update(signal=signum))
-              for sig in (signal.SIGINT, signal.SIGTERM)}
-  try:
-    yield stop
-  finally:
-    for sig, handler in previous.items():
-      signal.signal(sig, handler)
+# Seconds of one session.run at most (about): a signal is seen between runs.
+RUN_SECONDS = 1.0
 
 
 def crossed(step: int, size: int, interval: int) -> bool:
@@ -57,13 +50,14 @@ def crossed(step: int, size: int, interval: int) -> bool:
 
 
 def non_finite_error(path: str, iteration: int) -> CommandError:
-  last = tf.train.latest_checkpoint(path) or 'none saved yet'
+  last = checkpoints.latest_checkpoint(path) or 'none saved yet'
   return CommandError(f'{path}: the meta-loss became non-finite at iteration {iteration}; '
                       f'stopped, the last good checkpoint ({last}) is kept. '
                       'Try a smaller --alpha or --beta.')
 
 
-def interrupted_error(signum: int, step: int) -> CommandError:
+def interrupted_error(step: int) -> CommandError:
+  signum = interrupts.caught()
   return CommandError(f'{signal.Signals(signum).name} at iteration {step}: checkpoint saved; '
                       'continue with the same flags and --resume', 128 + signum)
 
@@ -98,6 +92,17 @@ class Progress:
       writer.close()
 
 
+class RunSize:
+  """Meta-iterations per session.run: as many as the last run's pace fits in
+  RUN_SECONDS (the first run, which also warms the graph up, is one)."""
+
+  def __init__(self):
+    self.size = 1
+
+  def measured(self, iterations: int, seconds: float):
+    self.size = max(1, int(iterations * RUN_SECONDS / max(seconds, 1e-9)))
+
+
 def run_chunks(sess, model, chunk_data: Callable[[int, int], list], step: int,
                settings: Settings, paths: List[str], save: Callable[[List[int], int], None],
                progress: Progress, stop: dict, save_interval: int) -> Optional[int]:
@@ -107,28 +112,42 @@ def run_chunks(sess, model, chunk_data: Callable[[int, int], list], step: int,
 
   chunk_data(start, size): the train_feeds' arrays of iterations start..start+size-1.
   save(models, step): checkpoints those models (indices into `paths`).
-  A model whose meta-loss became non-finite stops the loop with one line
-  naming it, after the others are saved; a caught signal saves every model
-  and raises Interrupted.
+  Chunks start at multiples of iterations_per_run, so a run stopped inside a
+  chunk continues on the tasks it would have seen. A model whose meta-loss
+  became non-finite stops the loop with one line naming it, after the others
+  are saved; a caught signal saves every model and raises Interrupted.
   """
   total, chunk = settings.meta_iterations, settings.iterations_per_run
+  runs, unsaved = RunSize(), False
   while step < total:
-    size = min(chunk, total - step)
-    pre, post, finite_prefix = sess.run(model.train_op, dict(zip(
-        model.train_feeds, chunk_data(step, size))))
-    step += size
-    failed = [m for m, loss in enumerate(np.atleast_1d(post)) if not math.isfinite(loss)]
-    if failed:
-      kept = [m for m in range(len(paths)) if m not in failed]
-      if kept:
-        save(kept, step)
-      raise non_finite_error(paths[failed[0]],
-                             step - size + np.atleast_1d(finite_prefix)[failed[0]])
-    progress.record(step, size, pre, post)
-    halt = stop['signal'] or stop['failed']
-    if crossed(step, size, save_interval) or step == total or halt:
+    start = step - step % chunk
+    end = min(start + chunk, total)
+    data, first, losses = chunk_data(start, end - start), step, []
+    while step < end and not (interrupts.caught() or stop['failed']):
+      size = min(runs.size, end - step)
+      began = time.perf_counter()
+      pre, post, finite_prefix = sess.run(model.train_op, dict(zip(
+          model.train_feeds, [array[step - start:step - start + size] for array in data])))
+      runs.measured(size, time.perf_counter() - began)
+      step += size
+      failed = [m for m, loss in enumerate(np.atleast_1d(post)) if not math.isfinite(loss)]
+      if failed:
+        kept = [m for m in range(len(paths)) if m not in failed]
+        if kept:
+          save(kept, step)
+        raise non_finite_error(paths[failed[0]],
+                               step - size + np.atleast_1d(finite_prefix)[failed[0]])
+      losses.append((size, pre, post))
+      unsaved = True
+    if losses:    # the chunk's mean losses, as one run of it reports them
+      sizes, pres, posts = zip(*losses)
+      progress.record(step, step - first, np.average(pres, axis=0, weights=sizes),
+                      np.average(posts, axis=0, weights=sizes))
+    halt = interrupts.caught() or stop['failed']
+    if unsaved and (crossed(step, step - first, save_interval) or step == total or halt):
       save(list(range(len(paths))), step)
-    if stop['signal']:
+      unsaved = False
+    if interrupts.caught():
       raise Interrupted(step)
     if stop['failed']:
       return None
@@ -146,20 +165,21 @@ def train(settings: Settings, path: str, resume: bool = False, print_interval: i
   saved. A non-finite meta-loss stops training before anything is saved, so
   the last checkpoint stays the last good one; SIGINT/SIGTERM save and stop.
   """
-  if resume:
-    checkpoints.read_config(path)   # refuses before anything is created
+  if resume and not os.path.isdir(path):   # refuses before anything is created
+    raise checkpoints.missing_checkpoint(path)
   checkpoints.make_experiment_dir(path)
-  with checkpoints.folder_lock(path):
+  with checkpoints.folder_lock(path), interrupts.recording():
     history = checkpoints.checked_history(settings, path, resume)
     model = run_settings.build_model(settings)
     saver = tf.train.Saver(max_to_keep=checkpoints.CHECKPOINTS_KEPT, save_relative_paths=True)
-    with signals_as_flag() as stop, tf.Session(config=utils.session_config()) as sess:
+    with tf.Session(config=utils.session_config()) as sess:
       sess.run(tf.global_variables_initializer())
-      if resume:
+      if history:
         checkpoints.restore_checkpoint(saver, sess, path)
         # Earlier sessions' checkpoints count towards max_to_keep too.
         saver.recover_last_checkpoints(
             tf.train.get_checkpoint_state(path).all_model_checkpoint_paths)
+      interrupts.check()     # a signal while the graph was built: nothing to save
       step = int(sess.run(model.global_step))
       history = history + [{'start': step, 'end': step, 'beta': settings.beta}]
       print(f'{path}: training from iteration {step} to {settings.meta_iterations}', flush=True)
@@ -172,10 +192,10 @@ def train(settings: Settings, path: str, resume: bool = False, print_interval: i
                                        print_interval)) as progress:
         try:
           return run_chunks(sess, model, lambda start, size: sampling.training_chunk(
-              settings, start, size), step, settings, [path], save, progress, stop,
-                            save_interval)
+              settings, start, size), step, settings, [path], save, progress,
+                            {'failed': False}, save_interval)
         except Interrupted as e:
-          raise interrupted_error(stop['signal'], e.step) from None
+          raise interrupted_error(e.step) from None
 
 
 # ---------------------------------------------------- models of a group --
@@ -216,11 +236,11 @@ def train_group(settings: List[Settings], paths: List[str], label: str, stop: di
   """Trains the models of one group (settings[m] into paths[m]) to their
   meta_iterations; returns the seconds taken, or None if it stopped before.
 
-  stop: {'signal': SIGINT/SIGTERM caught, or None; 'failed': another group
-  failed}; either makes this group save every model and return at the end of
-  the current chunk (raising Interrupted for a signal), or not start.
+  stop: {'failed': another group failed}; that or a signal (interrupts.caught)
+  makes this group save every model and return after the current run
+  (raising Interrupted for a signal), or not start.
   """
-  if stop['signal'] or stop['failed']:
+  if interrupts.caught() or stop['failed']:
     return None
   start_time = time.time()
   first = settings[0]
@@ -228,8 +248,11 @@ def train_group(settings: List[Settings], paths: List[str], label: str, stop: di
     for path in paths:
       checkpoints.make_experiment_dir(path)
       stack.enter_context(checkpoints.folder_lock(path))
+    # Rerunning the command continues each model (grouped.plan put models of
+    # the same step together); a killed save's leftovers are cleared.
+    histories = [checkpoints.checked_history(s, path, resume=True)
+                 for s, path in zip(settings, paths)]
     resume = checkpoints.has_checkpoint(paths[0])
-    histories = [checkpoints.checked_history(s, path, resume) for s, path in zip(settings, paths)]
     with tf.Graph().as_default():
       model = build_group(settings)
       group_checkpoints = checkpoints.GroupCheckpoints(model, paths, settings)
@@ -252,6 +275,8 @@ def train_group(settings: List[Settings], paths: List[str], label: str, stop: di
         for index in models:
           group_checkpoints.save(values, index, histories[index], at_step)
 
+      if interrupts.caught():     # came while the graph was built: nothing new to save
+        return None
       if run_chunks(sess, model, lambda start, size: group_chunk(settings, start, size), step,
                     first, paths, save, progress, stop, save_interval) is None:
         return None

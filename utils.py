@@ -11,9 +11,11 @@ import io
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 from typing import Callable, ContextManager, Dict, List, Sequence
 
@@ -103,39 +105,90 @@ def session_config(intra_threads: int = 1, inter_threads: int = 2):
                         use_per_session_threads=True)
 
 
-def available_bytes() -> int:
-  """Memory this process can still have (MemAvailable), or the physical size."""
+def proc_kilobytes(path: str, key: str):
+  """A `key: N kB` line's N kB in bytes from a /proc file, or None."""
   try:
-    with open('/proc/meminfo') as f:
+    with open(path) as f:
       for line in f:
-        if line.startswith('MemAvailable:'):
+        if line.startswith(key + ':'):
           return int(line.split()[1]) * 1024
   except OSError:
     pass
-  return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+  return None
+
+
+def available_bytes() -> int:
+  """Memory this process can still have: the machine's (MemAvailable, or the
+  physical size), or less under an address-space limit (ulimit -v), minus
+  what the process maps already."""
+  machine = (proc_kilobytes('/proc/meminfo', 'MemAvailable')
+             or os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))
+  limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+  if limit == resource.RLIM_INFINITY:
+    return machine
+  return max(0, min(machine, limit - (proc_kilobytes('/proc/self/status', 'VmSize') or 0)))
 
 
 def readable_bytes(count: float) -> str:
   return f'{count / 2 ** 30:.3g} GB' if count >= 2 ** 30 else f'{count / 2 ** 20:.3g} MB'
 
 
-def atomic_write(path: str, text: str):
-  """Writes to a temporary file, then renames: a reader never sees half a file,
-  and a failed write (full disk, file-size limit) leaves the old file and no
-  temporary one."""
-  tmp = f'{path}.tmp{os.getpid()}'
+_batch = threading.local()    # this thread's replaced_together block: [(temporary, path)]
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = 'w'):
+  """A file to write `path` through: written under a temporary name, synced,
+  then renamed, so a reader never sees half a file, and a failed write (full
+  disk, file-size limit, an exception while writing) leaves the old file and
+  no temporary one; the error names `path`. Inside replaced_together() the
+  rename waits for the end of that block."""
+  tmp = f'{path}.tmp{os.getpid()}-{threading.get_ident()}'
   try:
-    with open(tmp, 'w') as f:
-      f.write(text)
+    with open(tmp, mode) as f:
+      yield f
       f.flush()
       os.fsync(f.fileno())
-    os.replace(tmp, path)
+    batch = getattr(_batch, 'files', None)
+    if batch is None:
+      os.replace(tmp, path)
+    else:
+      batch.append((tmp, path))
   except BaseException as e:
     with contextlib.suppress(OSError):
       os.remove(tmp)
-    if isinstance(e, OSError) and e.filename is None:   # name the file the user will look for
+    if isinstance(e, OSError) and e.filename in (None, tmp):   # the file the user knows
       raise OSError(e.errno, e.strerror, path) from e
     raise
+
+
+@contextlib.contextmanager
+def replaced_together():
+  """Files that belong together (an evaluation's statistics and per-task
+  losses) are replaced together or not at all: within the block each
+  atomic_open write waits under its temporary name, and only when the block
+  ends without an error are they all renamed, in the order written. A nested
+  block joins the outer one."""
+  if getattr(_batch, 'files', None) is not None:
+    yield
+    return
+  _batch.files = []
+  try:
+    yield
+    while _batch.files:
+      tmp, path = _batch.files.pop(0)
+      os.replace(tmp, path)
+  finally:
+    for tmp, _ in _batch.files:    # the block failed: no file of the set is replaced
+      with contextlib.suppress(OSError):
+        os.remove(tmp)
+    _batch.files = None
+
+
+def atomic_write(path: str, text: str):
+  """Writes `text` to `path` whole or not at all (atomic_open)."""
+  with atomic_open(path) as f:
+    f.write(text)
 
 
 def check_writable(flag: str, path: str):
@@ -153,6 +206,15 @@ def check_writable(flag: str, path: str):
         pass
   except OSError as e:
     raise CommandError(f'--{flag}={path}: not writable ({e.strerror}); choose another --{flag}')
+
+
+def can_write(folder: str) -> bool:
+  """True if a file can be created in `folder` (a real write, as in check_writable)."""
+  try:
+    with tempfile.TemporaryFile(dir=folder):
+      return True
+  except OSError:
+    return False
 
 
 def write_json(path: str, data):

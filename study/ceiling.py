@@ -16,6 +16,7 @@ from typing import Dict, List
 import numpy as np
 
 import FunGenerator
+import interrupts
 import utils
 from study import points as study_points
 from study import protocols
@@ -60,6 +61,7 @@ def fit(x_train, y_train, x_test, hidden=(40, 40), steps=TRAIN_STEPS) -> np.ndar
     with tf.Session(config=utils.session_config()) as sess:
       sess.run(tf.global_variables_initializer())
       for _ in range(steps):
+        interrupts.check()    # the fits are long: a signal stops every worker's within a step
         sess.run(train)
       return sess.run(prediction)
 

@@ -343,7 +343,8 @@ def write_figure_data(point: study_points.Point, evaluations: Dict[str, Evaluati
                    f'{role}_support_x': support_x[e.plotted],
                    f'{role}_support_y': support_y[e.plotted]})
     arrays.update({f'{role}_step{s}': e.curves[s] for s in TEST_STEPS})
-  np.savez(path, **arrays)
+  with utils.atomic_open(path, 'wb') as f:    # whole or not at all
+    np.savez(f, **arrays)
 
 
 def evaluate(logdir: str, num_tasks: int, seed: int,
@@ -363,8 +364,10 @@ def evaluate(logdir: str, num_tasks: int, seed: int,
     sources = {role: checkpoints.checkpoint_source(path)
                for role, (_, path) in study_points.role_models(point, logdir, base).items()}
     stem = os.path.join(results_dir, point.name)
-    write_point(point, evaluations[point.name], fits[point.name], stem, num_tasks, seed, sources)
-    if point.name in study_points.FIGURE_POINTS:
-      write_figure_data(point, evaluations[point.name][FIGURE_K], stem + '_figure.npz',
-                        num_tasks, seed)
+    with utils.replaced_together():    # a point's files are one set
+      write_point(point, evaluations[point.name], fits[point.name], stem, num_tasks, seed,
+                  sources)
+      if point.name in study_points.FIGURE_POINTS:
+        write_figure_data(point, evaluations[point.name][FIGURE_K], stem + '_figure.npz',
+                          num_tasks, seed)
   return points

@@ -26,6 +26,10 @@ from study.findings import checks_findings, claims_table, findings, shape_findin
 
 ALL_POINTS_TABLE = 'all_points.md'   # beside the points' JSON files
 FIGURES = FIGURE_POINTS + ('shapes_summary', 'robustness_summary')   # Img/<name>.png
+SECTIONS = ('robustness_settings', 'robustness_controls', 'robustness_findings',
+            'robustness_ceiling', 'robustness_shape_findings', 'robustness_checks',
+            'robustness_boundary', 'robustness_verdicts', 'claims',
+            'robustness_training_time')   # README sections it writes
 
 
 def read_point_files(logdir: str, names, suffix: str = '') -> Dict[str, dict]:

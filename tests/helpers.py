@@ -1,6 +1,7 @@
 """What the test files share: the repository root, the tiny run they train (as
 settings and as flags), Main.py run as a user runs it, the one-line-error
-assertion, and random theta and tasks for the float64 graph checks."""
+assertion, a README with section markers, and random theta and tasks for the
+float64 graph checks."""
 import os
 import subprocess
 import sys
@@ -44,6 +45,15 @@ def assert_one_line_error(result, *fragments, code: int = None):
   assert lines[0].startswith('error: ')
   for fragment in fragments:
     assert fragment in lines[0], lines[0]
+
+
+def write_readme(path, sections=None):
+  """A README with the markers of `sections` (default: every section a report
+  writes), each holding 'old'."""
+  import regenerate  # pylint: disable=import-outside-toplevel
+  with open(path, 'w') as f:
+    f.write(''.join(f'<!-- {name} -->\nold\n<!-- /{name} -->\n'
+                    for name in sections or regenerate.README_SECTIONS))
 
 
 def random_theta(sizes, rng, std=0.7):

@@ -15,6 +15,7 @@ RUN = dataclasses.replace(helpers.TINY, meta_iterations=200, iterations_per_run=
 TINY = (helpers.flags_of(RUN, 'meta_iterations', 'iterations_per_run', 'hidden')
         + ['--save_interval=100', '--print_interval=100'])
 EVAL = ['--num_eval_tasks=40']
+RESULTS = 'eval_K{}_40tasks'   # another task count than the report's: its files say so
 
 
 def main(*args):
@@ -49,7 +50,7 @@ def test_training_writes_config_and_checkpoint(trained):
 
 def test_evaluation_files(trained):
   for k in (5, 10):
-    stats = json.loads(read(os.path.join(trained, f'eval_K{k}.json')))
+    stats = json.loads(read(os.path.join(trained, RESULTS.format(k) + '.json')))
     assert stats['K'] == k and stats['num_tasks'] == 40
     for name in ('query', 'grid'):
       rows = stats[name]
@@ -57,10 +58,10 @@ def test_evaluation_files(trained):
       for field in ('mean_all_tasks', 'ci95_all_tasks', 'median_all_tasks', 'n_diverged',
                     'mean_not_diverged', 'ci95_not_diverged', 'n_worse', 'n_nonfinite'):
         assert field in rows[0]
-    header = read(os.path.join(trained, f'eval_K{k}.csv')).splitlines()[0]
+    header = read(os.path.join(trained, RESULTS.format(k) + '.csv')).splitlines()[0]
     assert header == ('set,step,mean_all_tasks,ci95_all_tasks,median_all_tasks,n_diverged,'
                       'mean_not_diverged,ci95_not_diverged,n_worse,n_nonfinite')
-    task_rows = read(os.path.join(trained, f'eval_K{k}_tasks.csv')).splitlines()
+    task_rows = read(os.path.join(trained, RESULTS.format(k) + '_tasks.csv')).splitlines()
     assert len(task_rows) == 41
     # The statistics are those of the per-task losses the CSV holds.
     tasks = list(csv.DictReader(task_rows))
@@ -80,6 +81,6 @@ def test_resume_continues_exactly(trained, tmp_path):
   assert 'training from iteration 100 to 200' in result.stdout
   main('--mode=eval', f'--logdir={logdir}', '--exp_name=resumed', '--eval_k=5,10', *EVAL)
   # Adam slots, the step and the task stream all continue: same numbers as one run.
-  resumed = json.loads(read(os.path.join(logdir, 'resumed', 'eval_K5.json')))
-  full = json.loads(read(os.path.join(trained, 'eval_K5.json')))
+  resumed = json.loads(read(os.path.join(logdir, 'resumed', RESULTS.format(5) + '.json')))
+  full = json.loads(read(os.path.join(trained, RESULTS.format(5) + '.json')))
   assert resumed['query'] == full['query']

@@ -5,6 +5,7 @@ prints as one line); the end-to-end tests below them run Main.py as a user would
 """
 import json
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -14,6 +15,7 @@ import pytest
 import checkpoints
 import helpers
 from helpers import assert_one_line_error
+import utils
 from utils import CommandError
 
 TINY = helpers.flags_of(helpers.TINY, 'hidden', 'iterations_per_run')
@@ -47,7 +49,7 @@ def checkpoint_steps(path):
     ('--seed=-1', '[0, 4294967295]'), ('--seed=4294967296', '[0, 4294967295]'),
     ('--K=100000000', 'exceeds what a TF shape holds'),
     ('--hidden=100000,100000', 'would need about'), ('--num_updates=1001', 'at most 1000'),
-    ('--test_num_updates=100000', 'at most 1000'),
+    ('--test_num_updates=100000', 'at most 1000'), ('--exp_name=../../x', 'one folder name'),
 ])
 def test_bad_flag_is_refused_before_anything_is_written(main, tmp_path, flag, allowed):
   mode = ['--mode=train'] if flag.startswith('--mode') is False else []
@@ -55,6 +57,14 @@ def test_bad_flag_is_refused_before_anything_is_written(main, tmp_path, flag, al
     main(f'--logdir={tmp_path}', *mode, flag)
   assert flag.split('=')[0] in str(error.value) and allowed in str(error.value)
   assert os.listdir(str(tmp_path)) == []
+
+
+def test_the_memory_check_counts_an_address_space_limit(monkeypatch):
+  """Finding 10: under ulimit -v the memory a run may have is the limit less
+  what the process maps already, not the machine's free memory."""
+  limit = 2 ** 30 + utils.proc_kilobytes('/proc/self/status', 'VmSize')
+  monkeypatch.setattr(resource, 'getrlimit', lambda _: (limit, resource.RLIM_INFINITY))
+  assert 0 < utils.available_bytes() <= 2 ** 30
 
 
 def test_a_refusal_is_one_line_on_the_command_line(tmp_path):
@@ -111,7 +121,7 @@ def test_non_finite_weights_are_never_saved(main, tmp_path):
 def test_diverging_tasks_are_counted_in_evaluation(main, tmp_path):
   main(f'--logdir={tmp_path}', *TRAIN, '--exp_name=e', '--meta_iterations=20')
   main(f'--logdir={tmp_path}', *EVAL, '--exp_name=e', '--eval_alpha=1e6')
-  with open(tmp_path / 'e' / 'eval_K10.json') as f:
+  with open(tmp_path / 'e' / 'eval_K10_20tasks_alpha1000000.0.json') as f:
     stats = json.loads(f.read())['query']
   assert stats[0]['n_worse'] == 0 and stats[0]['n_nonfinite'] == 0
   assert stats[-1]['n_worse'] + stats[-1]['n_nonfinite'] == stats[-1]['n_tasks'] == 20
@@ -156,7 +166,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes(main, tmp_path):
     main(f'--logdir={tmp_path}', *TRAIN, f'--exp_name={name}', f'--seed={seed}',
          '--meta_iterations=40')
     main(f'--logdir={tmp_path}', *EVAL, f'--exp_name={name}')
-    with open(tmp_path / name / 'eval_K10_tasks.csv', 'rb') as f:
+    with open(tmp_path / name / 'eval_K10_20tasks_tasks.csv', 'rb') as f:
       outputs[name] = f.read()
   assert outputs['a'] == outputs['b']
   assert outputs['a'] != outputs['c']

@@ -1,18 +1,26 @@
 """Every failure a user can cause or meet ends in one line and a non-zero exit,
 and leaves the last good checkpoint and results as they were."""
 import dataclasses
+import errno
+import json
 import os
+import re
 import resource
 import shutil
 import signal
 import subprocess
+import threading
+import time
 
+import numpy as np
 import pytest
 
 import checkpoints
 import evaluation
 import helpers
 from helpers import TINY, assert_one_line_error
+import interrupts
+from study import ceiling as study_ceiling
 import training
 import utils
 tf = utils.quiet_tensorflow()
@@ -23,7 +31,8 @@ def model(tmp_path_factory):
   """A tiny trained and evaluated model; tests work on copies of its folder."""
   path = str(tmp_path_factory.mktemp('logs') / 'm')
   training.train(TINY, path, print_interval=1000, save_interval=20)
-  evaluation.evaluate(TINY, path, 5, 20, 1, TINY.alpha)
+  evaluation.evaluate(TINY, path, 5, evaluation.STANDARD_TASKS, evaluation.STANDARD_SEED,
+                      TINY.alpha)    # the report's protocol: eval_K5.*
   return path
 
 
@@ -60,34 +69,79 @@ def tf_checkpoint(path):
   return tf.train.latest_checkpoint(path)
 
 
-@pytest.mark.parametrize('damage', ['truncate data', 'truncate index', 'delete data'])
-def test_a_broken_checkpoint_is_one_line_and_nothing_changes(copy, damage):
-  target = data_file(copy) if 'data' in damage else tf_checkpoint(copy) + '.index'
-  if damage.startswith('truncate'):
+@pytest.mark.parametrize('damage, unreadable', [
+    ('truncate data', 'model.ckpt-40'), ('truncate index', 'model.ckpt-40'),
+    ('delete data', 'model.ckpt-40'), ('delete index', 'model.ckpt-40'),
+    ('empty state', 'checkpoint')])
+def test_a_broken_checkpoint_is_one_line_and_nothing_changes(copy, damage, unreadable):
+  """Finding 6 and 7: a missing newest index (TF would quietly fall back to no
+  checkpoint at all) or an empty state file is refused like any broken file;
+  training without --resume never replaces what is there."""
+  target = {'data': data_file(copy), 'index': tf_checkpoint(copy) + '.index',
+            'state': os.path.join(copy, 'checkpoint')}[damage.split()[1]]
+  if damage.startswith(('truncate', 'empty')):
     with open(target, 'r+b') as f:
-      f.truncate(os.path.getsize(target) // 2)
+      f.truncate(0 if damage.startswith('empty') else os.path.getsize(target) // 2)
   else:
     os.remove(target)
   before = snapshot(copy)
-  with pytest.raises(utils.CommandError, match='model.ckpt-40 cannot be read'):
+  broken = f'{os.path.join(copy, unreadable)} cannot be read'
+  with pytest.raises(utils.CommandError, match=broken):
     evaluation.evaluate(TINY, copy, 5, 20, 1, TINY.alpha)
-  with pytest.raises(utils.CommandError, match='model.ckpt-40 cannot be read'):
+  with pytest.raises(utils.CommandError, match=broken):
     training.train(dataclasses.replace(TINY, meta_iterations=60), copy, resume=True)
+  with pytest.raises(utils.CommandError, match='already holds a checkpoint .*--resume'):
+    training.train(TINY, copy)
   assert snapshot(copy) == before
+
+
+def test_a_folder_holding_only_parts_of_a_checkpoint_needs_resume(copy, tmp_path):
+  """A save killed before its first checkpoint leaves parts: a new run without
+  --resume refuses them; --resume clears them and starts from iteration 0, as
+  it does in a folder a Ctrl-C left with only its lock (finding 10)."""
+  for name in os.listdir(copy):
+    if name != '.lock':
+      os.remove(os.path.join(copy, name))
+  leftover = os.path.join(copy, 'model.ckpt-20.data-00000-of-00001.tempstate123')
+  open(leftover, 'w').close()
+  with pytest.raises(utils.CommandError, match='already holds a checkpoint .*tempstate123.*'
+                     '--resume'):
+    training.train(TINY, copy)
+  assert os.path.exists(leftover)
+  assert training.train(TINY, copy, resume=True) == TINY.meta_iterations
+  assert not os.path.exists(leftover)
+  only_lock = str(tmp_path / 'stopped')
+  os.makedirs(only_lock)
+  open(os.path.join(only_lock, '.lock'), 'w').close()
+  assert training.train(TINY, only_lock, resume=True) == TINY.meta_iterations
 
 
 def test_broken_checkpoint_on_the_command_line(copy):
   with open(data_file(copy), 'r+b') as f:
     f.truncate(10)
   assert_one_line_error(main(copy, '--mode=eval'), 'cannot be read', 'retrain', code=1)
+  open(os.path.join(copy, 'checkpoint'), 'w').close()
+  assert_one_line_error(main(copy, '--mode=eval'), 'checkpoint cannot be read', code=1)
 
 
-@pytest.mark.parametrize('config', ['{"settings": {"method": "ma', '{"versions": {}}',
-                                    '{"settings": {"colour": 1}}'])
-def test_a_broken_config_is_one_line(copy, config):
+def changed_config(**changes):
+  """TINY's config.json text with settings changed (None: the key removed)."""
+  settings = {**TINY.to_json(), **changes}
+  return json.dumps({'settings': {k: v for k, v in settings.items() if v is not None}})
+
+
+@pytest.mark.parametrize('config, why', [
+    ('{"settings": {"method": "ma', 'JSONDecodeError'), ('{"versions": {}}', 'settings'),
+    ('{"settings": {"colour": 1}}', 'missing'), (changed_config(K=None), 'missing K'),
+    (changed_config(K='5'), "K='5': an integer >= 1"), (changed_config(K=-1), 'K=-1'),
+    (changed_config(alpha=float('nan')), 'alpha=nan: a finite number > 0'),
+    (changed_config(family='circle'), "family='circle': one of linear"),
+    (changed_config(hidden=[]), 'hidden=[]')])
+def test_a_broken_config_is_one_line(copy, config, why):
+  """Finding 7: every key present, of its type and range, a known family."""
   with open(os.path.join(copy, 'config.json'), 'w') as f:
     f.write(config)
-  with pytest.raises(utils.CommandError, match='config.json is unreadable'):
+  with pytest.raises(utils.CommandError, match=f'config.json is unreadable .*{re.escape(why)}'):
     checkpoints.load_settings(copy)
 
 
@@ -101,10 +155,20 @@ def file_size_limit(limit):
 
 def test_a_failed_result_write_keeps_the_old_file(copy):
   before = snapshot(copy)
-  result = main(copy, '--mode=eval', '--num_eval_tasks=20', '--eval_seed=1',
-                preexec_fn=file_size_limit(1000))
-  assert_one_line_error(result, 'eval_K5.json: File too large', code=1)
+  result = main(copy, '--mode=eval', preexec_fn=file_size_limit(1000))
+  assert_one_line_error(result, 'eval_K5_tasks.csv: File too large', code=1)
   assert snapshot(copy) == before          # no eval file replaced, no .tmp left
+
+
+def test_an_evaluations_files_are_replaced_together_or_not_at_all(copy, monkeypatch):
+  """The JSON fails after both CSVs were written: none of the three is replaced."""
+  before = snapshot(copy)
+  def full_disk(_):
+    raise OSError(errno.ENOSPC, 'No space left on device')
+  monkeypatch.setattr(checkpoints, 'checkpoint_source', full_disk)
+  with pytest.raises(OSError, match='No space left'):
+    evaluation.evaluate(TINY, copy, 5, evaluation.STANDARD_TASKS, 7, TINY.alpha)
+  assert snapshot(copy) == before
 
 
 def test_a_failed_checkpoint_save_keeps_the_last_good_one(copy):
@@ -157,3 +221,103 @@ def test_a_kill_between_checkpoint_and_config_loses_nothing(copy):
   training.train(dataclasses.replace(TINY, meta_iterations=80), copy, resume=True)
   assert not [f for f in os.listdir(copy) if f.startswith('config.json.step')]
   assert checkpoints.read_config(copy)[1][-1] == {'start': 40, 'end': 80, 'beta': TINY.beta}
+
+
+def test_a_wide_network_stops_within_seconds_and_a_second_signal_at_once(tmp_path):
+  """A chunk of 100 iterations of this network takes most of a minute: Ctrl-C
+  stops it within seconds, saved where it stopped; on the resume, a second
+  signal ends the process at once, and the saved checkpoint still resumes."""
+  args = ['--mode=train', f'--logdir={tmp_path}', '--exp_name=w', '--hidden=1000,1000',
+          '--meta_iterations=1000', '--save_interval=100', '--print_interval=100']
+  path = str(tmp_path / 'w')
+  process = subprocess.Popen(helpers.main_command(*args), cwd=helpers.ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+  assert 'training from iteration 0' in process.stdout.readline()
+  time.sleep(WIDE_TRAINING_SECONDS)
+  sent = time.time()
+  process.send_signal(signal.SIGTERM)
+  stdout, stderr = process.communicate(timeout=120)
+  assert time.time() - sent < STOP_SECONDS
+  assert 'SIGTERM: stopping after the current step' in stdout
+  assert_one_line_error(subprocess.CompletedProcess([], process.returncode, '', stderr),
+                        'SIGTERM at iteration', 'checkpoint saved', code=143)
+  saved = checkpoints.checkpoint_step(path)
+  assert 0 < saved < 100     # inside the first chunk
+
+  process = subprocess.Popen(helpers.main_command(*args, '--resume'), cwd=helpers.ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+  assert f'training from iteration {saved}' in process.stdout.readline()
+  time.sleep(WIDE_TRAINING_SECONDS)
+  process.send_signal(signal.SIGINT)
+  time.sleep(SECOND_SIGNAL_AFTER)
+  sent = time.time()
+  process.send_signal(signal.SIGINT)
+  _, stderr = process.communicate(timeout=120)
+  assert time.time() - sent < AT_ONCE_SECONDS
+  assert_one_line_error(subprocess.CompletedProcess([], process.returncode, '', stderr),
+                        'SIGINT again: stopped at once', code=130)
+  assert checkpoints.checkpoint_step(path) >= saved
+  checkpoints.load_settings(path)                 # the config of the saved checkpoint
+
+
+WIDE_TRAINING_SECONDS = 3   # the wide network trains this long before the signal
+STOP_SECONDS = 10           # what "within seconds" allows, on a busy 2-core machine
+SECOND_SIGNAL_AFTER = 0.2   # as a hand presses Ctrl-C again (at once, two signals are one)
+AT_ONCE_SECONDS = 2
+
+
+def test_a_run_stopped_inside_a_chunk_resumes_exactly(tmp_path, monkeypatch):
+  """With one iteration per session.run, SIGINT after the 7th stops at 7 (inside
+  the first chunk of 20), saved there; resuming to 40 gives, bit for bit, the
+  checkpoint of one run in whole chunks."""
+  straight = str(tmp_path / 'straight')
+  training.train(TINY, straight, save_interval=20)
+  monkeypatch.setattr(training, 'RUN_SECONDS', 0.0)     # every run one iteration
+  runs = []
+
+  def measured(run_size, iterations, seconds):
+    runs.append(iterations)
+    if len(runs) == 7:
+      os.kill(os.getpid(), signal.SIGINT)   # recorded, seen after this run
+    original(run_size, iterations, seconds)
+  original = training.RunSize.measured
+  monkeypatch.setattr(training.RunSize, 'measured', measured)
+  stopped = str(tmp_path / 'stopped')
+  with pytest.raises(utils.CommandError, match='SIGINT at iteration 7: checkpoint saved') as e:
+    training.train(TINY, stopped, save_interval=20)
+  assert e.value.exit_code == 130 and set(runs) == {1}
+  monkeypatch.undo()
+  training.train(TINY, stopped, resume=True, save_interval=20)
+  for name, value in checkpoint_tensors(straight).items():
+    np.testing.assert_array_equal(checkpoint_tensors(stopped)[name], value, err_msg=name)
+  assert [(h['start'], h['end']) for h in checkpoints.read_config(stopped)[1]] == [
+      (0, 7), (7, 40)]
+
+
+def checkpoint_tensors(path):
+  reader = tf.train.load_checkpoint(checkpoints.latest_checkpoint(path))
+  return {name: reader.get_tensor(name)
+          for name, _ in tf.train.list_variables(checkpoints.latest_checkpoint(path))}
+
+
+def test_ceiling_fits_stop_their_workers_at_a_signal(tmp_path):
+  """Both workers are fitting when SIGINT comes: each stops within a step, and
+  no ceiling file is written."""
+  timer = threading.Timer(CEILING_RUN_SECONDS, os.kill, (os.getpid(), signal.SIGINT))
+  start = time.time()
+  with interrupts.recording():
+    timer.start()
+    try:
+      with pytest.raises(interrupts.Stopped, match='SIGINT: stopped'):
+        study_ceiling.write_ceilings(str(tmp_path), study_ceiling.CEILING_TASKS, 1,
+                                     names=['Fig1', 'square'], workers=2)
+    finally:
+      timer.cancel()
+      timer.join()      # no signal after the block, when pytest would take it
+  assert time.time() - start < CEILING_RUN_SECONDS + STOP_SECONDS
+  assert not [f for f in os.listdir(str(tmp_path / 'robustness' / 'points'))]
+
+
+CEILING_RUN_SECONDS = 2     # the fits run this long before the signal (all of them: minutes)

@@ -2,6 +2,7 @@
 are what evaluation uses, one run per folder, resume keeps its history."""
 import os
 import shutil
+import subprocess
 import time
 
 from absl import flags
@@ -57,10 +58,11 @@ def test_eval_uses_the_checkpoint_settings_and_its_own_flags(main, trained):
   logdir, path = trained
   base = ['--mode=eval', f'--logdir={logdir}', '--exp_name=m', '--num_eval_tasks=10']
   main(*base)                       # defaults: the trained K and alpha
-  stats = utils.read_json(os.path.join(path, 'eval_K5.json'))
+  stats = utils.read_json(os.path.join(path, 'eval_K5_10tasks.json'))
   assert stats['K'] == 5 and stats['alpha'] == 0.01 and len(stats['query']) == 11
   main(*base, '--eval_alpha=0.5', '--test_num_updates=3', '--eval_k=7')
-  stats = utils.read_json(os.path.join(path, 'eval_K7.json'))
+  # Each change from the report's protocol is in the name: the report's files stay.
+  stats = utils.read_json(os.path.join(path, 'eval_K7_10tasks_alpha0.5_3steps.json'))
   assert stats['alpha'] == 0.5 and len(stats['query']) == 4
   assert stats['settings']['test_num_updates'] == 3
   source = stats['sources'][0]
@@ -143,3 +145,41 @@ def test_refused_resume_and_diverged_start_write_nothing(main, tmp_path):
     main('--mode=train', f'--logdir={tmp_path}', *TINY, '--exp_name=d', '--beta=1e30',
          '--meta_iterations=200')
   assert 'config.json' not in os.listdir(str(tmp_path / 'd'))
+
+
+def test_runs_and_other_benchmarks_in_logs_are_not_committed():
+  """Finding 10: `make run`'s folders of every method, and benchmarks of other
+  settings, are ignored by git; the published results are not."""
+  ignored = ['logs/pretrain_sinusoid_K10_seed1/config.json', 'logs/oracle_x/checkpoint',
+             'logs/maml_fo_x/config.json', 'logs/benchmark_K5.json']
+  published = ['logs/benchmark.json', 'logs/paper/maml_K5_seed1/eval_K5.json']
+  result = subprocess.run(['git', 'check-ignore', *ignored, *published], cwd=ROOT,
+                          stdout=subprocess.PIPE, universal_newlines=True)
+  if result.returncode == 128:
+    pytest.skip('not a git checkout')
+  assert result.stdout.split() == ignored
+
+
+@pytest.fixture
+def read_only(trained, tmp_path):
+  """The trained model's folder seen through a read-only bind mount."""
+  _, path = trained
+  view = tmp_path / 'view'
+  view.mkdir()
+  mounted = subprocess.run(['mount', '--bind', '-o', 'ro', path, str(view)],
+                           stderr=subprocess.DEVNULL).returncode == 0
+  if not mounted or utils.can_write(str(view)):
+    if mounted:
+      subprocess.run(['umount', str(view)])
+    pytest.skip('no read-only bind mount here (needs root)')
+  yield str(view)
+  subprocess.run(['umount', str(view)], check=True)
+
+
+def test_eval_reads_a_model_from_a_read_only_folder(main, read_only, capsys):
+  """Finding 10: no lock is needed where no run can write; the results are
+  printed and said not to be saved."""
+  main('--mode=eval', f'--logdir={os.path.dirname(read_only)}',
+       f'--exp_name={os.path.basename(read_only)}', '--num_eval_tasks=10')
+  out = capsys.readouterr().out
+  assert 'K=5, 10 tasks, query MSE' in out and 'is read-only: these results are not saved' in out

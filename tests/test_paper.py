@@ -9,6 +9,7 @@ import benchmark
 import checkpoints
 import evaluation
 import grouped
+import helpers
 from helpers import ROOT
 import paper
 import regenerate
@@ -91,20 +92,22 @@ def test_report_times_its_parts_into_its_record_and_the_readme(main, tmp_path, m
   sentence rewritten from it (the parts themselves are stubs here)."""
   calls = []
   for module, name in ((paper, 'evaluate_all'), (paper, 'write_report'),
-                       (study_protocols, 'evaluate'), (study_report, 'report')):
-    monkeypatch.setattr(module, name, lambda *a, _name=name, **k: calls.append(_name) or {})
+                       (study_protocols, 'evaluate'), (study_report, 'report'),
+                       (regenerate, 'checked_inputs')):
+    monkeypatch.setattr(module, name,
+                        lambda *a, _name=name, **k: calls.append(_name) or (None, None))
   readme = tmp_path / 'README.md'
-  readme.write_text('<!-- report_time -->\nold\n<!-- /report_time -->\n'
-                    '<!-- costs -->\n<!-- /costs -->\n')
+  helpers.write_readme(str(readme))
   main('--mode=report', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/img',
        f'--readme={readme}', '--num_eval_tasks=7')
-  assert calls == ['evaluate_all', 'write_report', 'evaluate', 'report']
+  # Both evaluations, then the checks of every input, then the drawing.
+  assert calls == ['evaluate_all', 'evaluate', 'checked_inputs', 'write_report', 'report']
   record = utils.read_json(str(tmp_path / regenerate.REPORT_RECORD))
   assert set(record['seconds']) == set(benchmark.REPORT_PARTS)
   assert record['total_seconds'] == pytest.approx(sum(record['seconds'].values()))
   assert record['num_eval_tasks'] == 7
   text = readme.read_text()
-  assert 'old' not in text
+  assert 'old\n<!-- /report_time -->' not in text
   assert benchmark.report_text(record, str(tmp_path / regenerate.REPORT_RECORD)) in text
   assert benchmark.costs_text(record, None) in text
 
@@ -135,18 +138,21 @@ def test_figure_names_and_missing_results_are_one_line_errors(main, tmp_path):
     main('--mode=redraw', '--figure=paper_fig3', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/i')
   with pytest.raises(utils.CommandError, match='no robustness results'):
     main('--mode=redraw', '--figure=Fig1', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/i')
-  assert os.listdir(str(tmp_path)) == []
+  assert os.listdir(str(tmp_path)) == ['.lock']     # the logdir's lock, and nothing else
 
 
 def test_report_stops_in_one_line_without_models_or_beside_another_report(main, tmp_path):
+  readme = str(tmp_path / 'R.md')
+  helpers.write_readme(readme)
   with pytest.raises(utils.CommandError, match='no such folder'):
     main('--mode=report', f'--logdir={tmp_path}/none', f'--img_dir={tmp_path}/img',
-         f'--readme={tmp_path}/R.md')
+         f'--readme={readme}')
   with pytest.raises(utils.CommandError, match='no trained paper models'):
     main('--mode=report', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/img',
-         f'--readme={tmp_path}/R.md')
+         f'--readme={readme}')
   with checkpoints.folder_lock(str(tmp_path)):
-    with pytest.raises(utils.CommandError, match='is in use by another run'):
-      main('--mode=report', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/img',
-           f'--readme={tmp_path}/R.md')
-  assert sorted(os.listdir(str(tmp_path))) == ['.lock']
+    for mode in ('report', 'redraw'):     # one lock for all that writes published results
+      with pytest.raises(utils.CommandError, match='is in use by another run'):
+        main(f'--mode={mode}', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/img',
+             f'--readme={readme}')
+  assert sorted(os.listdir(str(tmp_path))) == ['.lock', 'R.md']
