@@ -57,7 +57,6 @@ def window_rate(run_chunk: Callable[[], int], seconds: float) -> float:
   start = time.perf_counter()
   done = run_chunk()
   while time.perf_counter() - start < seconds:
-    interrupts.check()
     done += run_chunk()
   return done / (time.perf_counter() - start)
 
@@ -88,14 +87,7 @@ def grouped_training_speed(settings: Settings, group_size: int, workers: int, re
   chunk = settings.iterations_per_run
   barrier = threading.Barrier(workers)
 
-  def worker():
-    try:
-      return measure()
-    except BaseException:
-      barrier.abort()     # the other workers must not wait for this one
-      raise
-
-  def measure():
+  def worker(_):
     with tf.Graph().as_default():
       model = training.build_group(members)
       with tf.Session(config=utils.session_config(1, 1)) as sess:
@@ -116,10 +108,8 @@ def grouped_training_speed(settings: Settings, group_size: int, workers: int, re
         return repeated(window, repeats)
 
   with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-    futures = [pool.submit(worker) for _ in range(workers)]
-    concurrent.futures.wait(futures)
-  interrupts.check()     # a signal stopped one worker, and the broken barrier the others
-  return [sum(rates) for rates in zip(*(future.result() for future in futures))]
+    per_worker = list(pool.map(worker, range(workers)))
+  return [sum(rates) for rates in zip(*per_worker)]
 
 
 def evaluation_time(settings: Settings, repeats: int) -> List[float]:
@@ -155,15 +145,16 @@ def run(settings: Settings, repeats: int, seconds: float, logdir: str) -> dict:
     print(f'{name}: {results[name]:{unit_format}} (repeats '
           f'{", ".join(f"{v:{unit_format}}" for v in values)})', flush=True)
 
-  for name, changes in SOLO_CASES.items():
-    record(name, training_speed(dataclasses.replace(settings, **changes), repeats, seconds),
-           '.0f')
-  record(EVAL_CASE, evaluation_time(settings, repeats), '.3f')
-  for method in ('maml', 'pretrain'):
-    for size in BENCHMARK_GROUP_SIZES:
-      record(benchmark_key(method, size), grouped_training_speed(
-          dataclasses.replace(settings, method=method), size, grouped.WORKERS, repeats,
-          seconds), '.0f')
+  with interrupts.at_once('measuring'):    # nothing is written before the end
+    for name, changes in SOLO_CASES.items():
+      record(name, training_speed(dataclasses.replace(settings, **changes), repeats, seconds),
+             '.0f')
+    record(EVAL_CASE, evaluation_time(settings, repeats), '.3f')
+    for method in ('maml', 'pretrain'):
+      for size in BENCHMARK_GROUP_SIZES:
+        record(benchmark_key(method, size), grouped_training_speed(
+            dataclasses.replace(settings, method=method), size, grouped.WORKERS, repeats,
+            seconds), '.0f')
   checkpoints.make_experiment_dir(logdir)
   with checkpoints.folder_lock(logdir, '--logdir'):    # the published results' lock
     utils.write_json(results_file(logdir, settings), results)

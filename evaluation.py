@@ -53,7 +53,8 @@ def test_session(settings: Settings):
   The graph is this thread's own, so threads evaluate in parallel
   (utils.thread_map)."""
   with tf.Graph().as_default():
-    model = run_settings.new_model(settings)
+    with interrupts.at_once('building the test graph'):
+      model = run_settings.new_model(settings)
     saver = tf.train.Saver(var_list=list(model.theta.values()))
     with tf.Session(config=utils.session_config()) as sess:
       yield sess, model, lambda path: checkpoints.restore_checkpoint(saver, sess, path)

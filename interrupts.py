@@ -12,6 +12,8 @@ so while that thread is inside a TF call a watcher thread, woken by the
 signal itself (signal.set_wakeup_fd), says at once that the work is stopping,
 and ends the process at a second signal: what was saved stays whole
 (checkpoints and results files are written to a temporary name, then renamed).
+Work that writes nothing and that no check can cut short (`at_once`) ends at
+the first signal.
 """
 import contextlib
 import os
@@ -23,7 +25,9 @@ from utils import CommandError
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STDOUT, STDERR = 1, 2   # file descriptors: sys.stdout may be replaced (pytest) or mid-write
-_state = {'recording': False, 'signal': None}
+# recording: inside a recording() block; signal: the first one caught;
+# at_once: what the main thread is doing inside an at_once() block.
+_state = {'recording': False, 'signal': None, 'at_once': None}
 
 
 class Stopped(CommandError):
@@ -51,6 +55,10 @@ def _watch(wakeups: int):
       continue
     count += 1
     name = signal.Signals(signum).name
+    if count == 1 and _state['at_once']:
+      os.write(STDERR, f'error: {name} while {_state["at_once"]}: stopped at once, nothing was '
+                       'being written\n'.encode())
+      os._exit(128 + signum)  # pylint: disable=protected-access
     if count == 1:
       _state['signal'] = _state['signal'] or signum
       os.write(STDOUT, f'{name}: stopping after the current step (a few seconds); send it '
@@ -87,6 +95,23 @@ def recording():
     watcher.join()
     os.close(wakeups)
     _state['recording'] = False
+
+
+@contextlib.contextmanager
+def at_once(what: str):
+  """Within the block (in the main thread, while recording) a signal ends the
+  process at once: for work that writes nothing and that no check can cut
+  short, such as building a graph of many unrolled steps (minutes) or the
+  benchmark's measurements. `what`: the work, in words for the error line."""
+  if not _state['recording'] or threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  check()     # a signal before the block stops here, as it would have after
+  _state['at_once'] = what
+  try:
+    yield
+  finally:
+    _state['at_once'] = None
 
 
 def caught() -> Optional[int]:

@@ -121,17 +121,19 @@ def check_before_evaluating(logdir: str, readme: str, num_eval_tasks: int, eval_
   published.check_readme(readme, README_SECTIONS)
   for path, target in published.trained_models(logdir).items():
     published.check_finished(path, target)
-  odd = []
+  odd = {}
   for name in study_points.CEILING_POINTS:
     path = os.path.join(study_protocols.points_dir(logdir), name + '_ceiling.json')
     if os.path.exists(path):
       record = published.read_json(path, published.CEILING, published.CEILING_KEYS)
       if (record['of_eval_tasks'], record['eval_seed']) != (num_eval_tasks, eval_seed):
-        odd.append(path)
+        odd[path] = record
   if odd:
-    raise CommandError(f'{published.named(odd)} pair with other evaluation tasks than '
-                       f'--num_eval_tasks={num_eval_tasks} --eval_seed={eval_seed}; rewrite them '
-                       f'with {published.CEILING}, or report with their numbers')
+    theirs = next(iter(odd.values()))
+    flags = f'--num_eval_tasks={num_eval_tasks} --eval_seed={eval_seed}'
+    raise CommandError(f'{published.named(list(odd))} pair with the {theirs["of_eval_tasks"]} '
+                       f'evaluation tasks of seed {theirs["eval_seed"]}, not {flags}; rewrite '
+                       f'them with --mode=ceiling {flags}, or report with their numbers')
 
 
 def report(logdir: str, img_dir: str, readme: str, num_eval_tasks: int, eval_seed: int,

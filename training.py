@@ -170,16 +170,18 @@ def train(settings: Settings, path: str, resume: bool = False, print_interval: i
   checkpoints.make_experiment_dir(path)
   with checkpoints.folder_lock(path), interrupts.recording():
     history = checkpoints.checked_history(settings, path, resume)
-    model = run_settings.build_model(settings)
-    saver = tf.train.Saver(max_to_keep=checkpoints.CHECKPOINTS_KEPT, save_relative_paths=True)
+    with interrupts.at_once('building the graph'):
+      model = run_settings.build_model(settings)
+      saver = tf.train.Saver(max_to_keep=checkpoints.CHECKPOINTS_KEPT, save_relative_paths=True)
     with tf.Session(config=utils.session_config()) as sess:
-      sess.run(tf.global_variables_initializer())
-      if history:
-        checkpoints.restore_checkpoint(saver, sess, path)
-        # Earlier sessions' checkpoints count towards max_to_keep too.
-        saver.recover_last_checkpoints(
-            tf.train.get_checkpoint_state(path).all_model_checkpoint_paths)
-      interrupts.check()     # a signal while the graph was built: nothing to save
+      with interrupts.at_once('starting the session'):
+        sess.run(tf.global_variables_initializer())
+        if history:
+          checkpoints.restore_checkpoint(saver, sess, path)
+          # Earlier sessions' checkpoints count towards max_to_keep too.
+          saver.recover_last_checkpoints(
+              tf.train.get_checkpoint_state(path).all_model_checkpoint_paths)
+      interrupts.check()     # a signal in between: nothing trained, nothing to save
       step = int(sess.run(model.global_step))
       history = history + [{'start': step, 'end': step, 'beta': settings.beta}]
       print(f'{path}: training from iteration {step} to {settings.meta_iterations}', flush=True)

@@ -268,6 +268,25 @@ SECOND_SIGNAL_AFTER = 0.2   # as a hand presses Ctrl-C again (at once, two signa
 AT_ONCE_SECONDS = 2
 
 
+def test_a_signal_while_a_long_graph_is_built_stops_at_once(tmp_path):
+  """Building 300 unrolled steps takes minutes and no check can cut it short;
+  nothing is being written, so the first signal ends the process."""
+  process = subprocess.Popen(helpers.main_command(
+      '--mode=train', f'--logdir={tmp_path}', '--exp_name=g', '--num_updates=300',
+      *helpers.flags_of(TINY, 'hidden', 'meta_batch_size')), cwd=helpers.ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+  assert 'building the graph' in process.stdout.readline()
+  time.sleep(WIDE_TRAINING_SECONDS)
+  sent = time.time()
+  process.send_signal(signal.SIGINT)
+  _, stderr = process.communicate(timeout=120)
+  assert time.time() - sent < AT_ONCE_SECONDS
+  assert_one_line_error(subprocess.CompletedProcess([], process.returncode, '', stderr),
+                        'SIGINT while building the graph: stopped at once', code=130)
+  assert os.listdir(str(tmp_path / 'g')) == ['.lock']
+
+
 def test_a_run_stopped_inside_a_chunk_resumes_exactly(tmp_path, monkeypatch):
   """With one iteration per session.run, SIGINT after the 7th stops at 7 (inside
   the first chunk of 20), saved there; resuming to 40 gives, bit for bit, the

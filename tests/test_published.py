@@ -187,3 +187,11 @@ def test_a_benchmark_of_other_settings_never_replaces_the_published_one(tmp_path
   assert benchmark.published_table(record, 'b.json') == benchmark.benchmark_table(record)
   with pytest.raises(utils.CommandError, match='b.json was measured with other model settings'):
     benchmark.published_table({**record, 'settings': other.to_json()}, 'b.json')
+
+
+def test_a_cut_npz_is_one_line_on_the_command_line(shipped, damaged, tmp_path):
+  """numpy's own reader would print a traceback beside the line."""
+  path = damaged('robustness/points/Fig3_figure.npz', 'truncate')
+  result = helpers.run_main('--mode=redraw', '--figure=Fig3', f'--logdir={shipped}',
+                            f'--img_dir={tmp_path}/img')
+  assert_one_line_error(result, f'{path} is unreadable', 'rewrite it with make figures', code=1)
