@@ -95,7 +95,7 @@ def test_report_times_its_parts_into_its_record_and_the_readme(main, tmp_path, m
                        (study_protocols, 'evaluate'), (study_report, 'report'),
                        (regenerate, 'checked_inputs')):
     monkeypatch.setattr(module, name,
-                        lambda *a, _name=name, **k: calls.append(_name) or (None, None))
+                        lambda *a, _name=name, **k: calls.append(_name) or (None, ({}, {})))
   readme = tmp_path / 'README.md'
   helpers.write_readme(str(readme))
   main('--mode=report', f'--logdir={tmp_path}', f'--img_dir={tmp_path}/img',

@@ -30,6 +30,9 @@ def shipped(tmp_path_factory):
   logdir = str(root / 'logs')
   shutil.copytree(SHIPPED, logdir, ignore=shutil.ignore_patterns('.lock', 'retrained'))
   shutil.copy(os.path.join(ROOT, 'README.md'), str(root / 'README.md'))
+  for doc in utils.LINKED_DOCS:      # they hold some of the README's sections
+    os.makedirs(str(root / os.path.dirname(doc)), exist_ok=True)
+    shutil.copy(os.path.join(ROOT, doc), str(root / doc))
   return logdir
 
 
@@ -151,7 +154,7 @@ def test_a_readme_without_markers_is_refused_before_anything_is_drawn(main, ship
   readme = tmp_path / 'README.md'
   helpers.write_readme(str(readme), ['paper_table2'])
   with pytest.raises(utils.CommandError, match='has no <!-- name --> .* markers for '
-                     'paper_all_models'):
+                     'paper_findings'):
     main('--mode=redraw', f'--logdir={shipped}', f'--img_dir={tmp_path}/img',
          f'--readme={readme}')
   assert not os.path.exists(str(tmp_path / 'img'))

@@ -157,7 +157,8 @@ def test_point_training_and_report(tmp_path, monkeypatch):
   row = saved['results']['10']['pretrain']
   stats = row['protocols']['time_series'][str(protocols.FINAL_STEP)]
   assert stats['n_tasks'] == 20 and 0 <= stats['fraction_good'] <= 1
-  assert contains(readme.read_text(), tables.stat_cell(stats))
+  with open(os.path.join(logdir, 'robustness', 'points', report.ALL_POINTS_TABLE)) as f:
+    assert contains(f.read(), tables.stat_cell(stats))     # the sweep table
   with open(os.path.join(logdir, 'robustness', 'points', report.ALL_POINTS_TABLE)) as f:
     details = f.read().split('## Every statistic')[1]
   assert len(details.splitlines()) == 4 + len(registry) * 3 * 2 * len(protocols.MEASURED)
