@@ -116,9 +116,9 @@ def train_models(jobs: List[Job], print_interval: int, save_interval: int,
         records[job.path] = {'seconds': seconds / len(group), 'group_seconds': seconds,
                              'models_in_group': len(group), 'workers': workers}
         utils.write_json(os.path.join(job.path, TIME_FILE), records[job.path])
+    signum = interrupts.caught()
   if errors:
     raise errors[0]
-  signum = interrupts.caught()
   if signum:
     saved = (f"the running groups saved their models at iteration "
              f"{' and '.join(map(str, sorted(interrupted_at)))}" if interrupted_at

@@ -94,7 +94,7 @@ def recording():
     os.close(wake)      # the watcher reads the end of the pipe and returns
     watcher.join()
     os.close(wakeups)
-    _state['recording'] = False
+    _state.update(recording=False, signal=None)    # the signal belonged to this block
 
 
 @contextlib.contextmanager
@@ -115,7 +115,7 @@ def at_once(what: str):
 
 
 def caught() -> Optional[int]:
-  """The signal number recorded in this block, or None."""
+  """The signal number recorded in the current block, or None."""
   return _state['signal']
 
 
