@@ -43,6 +43,11 @@ def _record(signum, _frame):
   _state['signal'] = _state['signal'] or signum
 
 
+def _say(fd: int, line: str):
+  with contextlib.suppress(OSError):    # a closed stdout must not end the watcher
+    os.write(fd, line.encode())
+
+
 def _watch(wakeups: int):
   """Reads the number of each signal as it comes (until the block ends)."""
   count = 0
@@ -56,16 +61,16 @@ def _watch(wakeups: int):
     count += 1
     name = signal.Signals(signum).name
     if count == 1 and _state['at_once']:
-      os.write(STDERR, f'error: {name} while {_state["at_once"]}: stopped at once, nothing was '
-                       'being written\n'.encode())
+      _say(STDERR, f'error: {name} while {_state["at_once"]}: stopped at once, nothing was '
+                   'being written\n')
       os._exit(128 + signum)  # pylint: disable=protected-access
     if count == 1:
       _state['signal'] = _state['signal'] or signum
-      os.write(STDOUT, f'{name}: stopping after the current step (a few seconds); send it '
-                       'again to stop at once\n'.encode())
+      _say(STDOUT, f'{name}: stopping after the current step (a few seconds); send it again '
+                   'to stop at once\n')
     else:
-      os.write(STDERR, f'error: {name} again: stopped at once; the last saved checkpoint and '
-                       'results files are whole\n'.encode())
+      _say(STDERR, f'error: {name} again: stopped at once; the last saved checkpoint and '
+                   'results files are whole\n')
       os._exit(128 + signum)  # pylint: disable=protected-access
 
 

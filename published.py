@@ -33,7 +33,6 @@ REPORT = 'make figures (--mode=report)'
 CEILING = 'make ceiling (--mode=ceiling) with the report\'s --num_eval_tasks and --eval_seed'
 TRAINING = 'make reproduce (it retrains the models) or git checkout'
 FINISH = 'finish its training first (make study and make reproduce continue partly trained models)'
-FILES_NAMED = 3     # a refusal names at most this many of the files in question
 EVAL_KEYS = ('settings', 'K', 'num_tasks', 'eval_seed', 'alpha', 'query', 'grid', 'sources',
              'code')
 POINT_KEYS = ('point', 'num_tasks', 'eval_seed', 'results', study_protocols.FAMILY_FIT, 'sources',
@@ -53,8 +52,8 @@ def lock(logdir: str):
 
 
 def named(paths: List[str]) -> str:
-  more = len(paths) - FILES_NAMED
-  return ', '.join(paths[:FILES_NAMED]) + (f' (and {more} more)' if more > 0 else '')
+  more = len(paths) - checkpoints.FILES_NAMED
+  return ', '.join(paths[:checkpoints.FILES_NAMED]) + (f' (and {more} more)' if more > 0 else '')
 
 
 def broken(path: str, why: str, rewrite: str) -> CommandError:
