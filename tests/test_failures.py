@@ -70,6 +70,22 @@ def tf_checkpoint(path):
   return tf.train.latest_checkpoint(path)
 
 
+def signalled(args, first_line, sig, after=0):
+  """Main.py started with `args`, sent `sig` `after` seconds past its first
+  stdout line (which must hold `first_line`): (stdout, the completed process
+  with its stderr, seconds from the signal to the exit)."""
+  process = subprocess.Popen(helpers.main_command(*args), cwd=helpers.ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+  assert first_line in process.stdout.readline()
+  time.sleep(after)
+  sent = time.time()
+  process.send_signal(sig)
+  stdout, stderr = process.communicate(timeout=120)
+  return (stdout, subprocess.CompletedProcess(args, process.returncode, '', stderr),
+          time.time() - sent)
+
+
 @pytest.mark.parametrize('damage, unreadable', [
     ('truncate data', 'model.ckpt-40'), ('truncate index', 'model.ckpt-40'),
     ('delete data', 'model.ckpt-40'), ('delete index', 'model.ckpt-40'),
@@ -186,15 +202,11 @@ def test_a_failed_checkpoint_save_keeps_the_last_good_one(copy):
 
 def test_an_interrupted_evaluation_exits_130_and_keeps_the_results(copy):
   before = snapshot(copy)
-  command = helpers.main_command(*folder_flags(copy), '--mode=eval', '--eval_k=5',
-                                 '--num_eval_tasks=400000')
-  process = subprocess.Popen(command, cwd=helpers.ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, universal_newlines=True)
-  assert 'evaluated' in process.stdout.readline()     # the progress line of the first batch
-  process.send_signal(signal.SIGINT)
-  _, stderr = process.communicate(timeout=120)
-  assert process.returncode == 130
-  assert stderr.strip().splitlines() == [
+  _, result, _ = signalled([*folder_flags(copy), '--mode=eval', '--eval_k=5',
+                            '--num_eval_tasks=400000'],
+                           'evaluated', signal.SIGINT)   # the progress line of the first batch
+  assert result.returncode == 130
+  assert result.stderr.strip().splitlines() == [
       'error: SIGINT: stopped; files already written are complete (each is written to a '
       'temporary name, then renamed)']
   assert snapshot(copy) == before
@@ -227,20 +239,13 @@ def test_a_kill_between_checkpoint_and_config_loses_nothing(copy):
 def test_a_wide_network_stops_within_seconds(tmp_path):
   """A chunk of 100 iterations of this network takes most of a minute: SIGTERM
   stops it within seconds, saved where it stopped."""
-  process = subprocess.Popen(helpers.main_command(
-      '--mode=train', f'--logdir={tmp_path}', '--exp_name=w', '--hidden=1000,1000',
-      '--meta_iterations=1000', '--save_interval=100', '--print_interval=100'),
-                             cwd=helpers.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             universal_newlines=True)
-  assert 'training from iteration 0' in process.stdout.readline()
-  time.sleep(WIDE_TRAINING_SECONDS)
-  sent = time.time()
-  process.send_signal(signal.SIGTERM)
-  stdout, stderr = process.communicate(timeout=120)
-  assert time.time() - sent < STOP_SECONDS
+  stdout, result, seconds = signalled(
+      ['--mode=train', f'--logdir={tmp_path}', '--exp_name=w', '--hidden=1000,1000',
+       '--meta_iterations=1000', '--save_interval=100', '--print_interval=100'],
+      'training from iteration 0', signal.SIGTERM, WIDE_TRAINING_SECONDS)
+  assert seconds < STOP_SECONDS
   assert 'SIGTERM: stopping after the current step' in stdout
-  assert_one_line_error(subprocess.CompletedProcess([], process.returncode, '', stderr),
-                        'SIGTERM at iteration', 'checkpoint saved', code=143)
+  assert_one_line_error(result, 'SIGTERM at iteration', 'checkpoint saved', code=143)
   assert 0 < checkpoints.checkpoint_step(str(tmp_path / 'w')) < 100    # inside the first chunk
 
 
@@ -278,19 +283,12 @@ AT_ONCE_SECONDS = 2
 def test_a_signal_while_a_long_graph_is_built_stops_at_once(tmp_path):
   """Building 300 unrolled steps takes minutes and no check can cut it short;
   nothing is being written, so the first signal ends the process."""
-  process = subprocess.Popen(helpers.main_command(
-      '--mode=train', f'--logdir={tmp_path}', '--exp_name=g', '--num_updates=300',
-      *helpers.flags_of(TINY, 'hidden', 'meta_batch_size')), cwd=helpers.ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             universal_newlines=True)
-  assert 'building the graph' in process.stdout.readline()
-  time.sleep(WIDE_TRAINING_SECONDS)
-  sent = time.time()
-  process.send_signal(signal.SIGINT)
-  _, stderr = process.communicate(timeout=120)
-  assert time.time() - sent < AT_ONCE_SECONDS
-  assert_one_line_error(subprocess.CompletedProcess([], process.returncode, '', stderr),
-                        'SIGINT while building the graph: stopped at once', code=130)
+  _, result, seconds = signalled(
+      ['--mode=train', f'--logdir={tmp_path}', '--exp_name=g', '--num_updates=300',
+       *helpers.flags_of(TINY, 'hidden', 'meta_batch_size')],
+      'building the graph', signal.SIGINT, WIDE_TRAINING_SECONDS)
+  assert seconds < AT_ONCE_SECONDS
+  assert_one_line_error(result, 'SIGINT while building the graph: stopped at once', code=130)
   assert os.listdir(str(tmp_path / 'g')) == ['.lock']
 
 
