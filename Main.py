@@ -209,6 +209,9 @@ def parse_range(name: str) -> FunGenerator.Range:
     raise CommandError(f'--{name}={",".join(values)}: expected two numbers min,max')
   if not (math.isfinite(low) and math.isfinite(high)) or low > high:
     raise CommandError(f'--{name}={low},{high}: expected finite min <= max')
+  if name == 'x_range' and low == high:     # a task's K inputs and its grid span the range
+    raise CommandError(f'--x_range={low},{high}: expected min < max (the inputs are drawn '
+                       'from it)')
   return low, high
 
 
@@ -350,7 +353,7 @@ def run_model(settings: run_settings.Settings):
   if FLAGS.mode in ('all', 'eval'):
     for k in eval_ks:
       stats = evaluation.evaluate(saved, path, k, FLAGS.num_eval_tasks, FLAGS.eval_seed, alpha,
-                                  name=names[k])
+                                  name=names[k], keep_same=True)
       evaluation.print_summary(stats, k)
   if FLAGS.mode in ('all', 'plot'):
     os.makedirs(FLAGS.img_dir, exist_ok=True)

@@ -161,10 +161,13 @@ def results_name(trained: Settings, path: str, k: int, num_tasks: int, seed: int
 
 
 def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, alpha: float,
-             graphs: TestGraphs = None, name: str = None):
+             graphs: TestGraphs = None, name: str = None, keep_same: bool = False):
   """Writes <name>.json/.csv (per-step statistics) and <name>_tasks.csv, all
-  three or none (name: eval_K<k>, the report's, unless given). In a read-only
-  folder the statistics are returned and not saved."""
+  three or none (name: eval_K<k>, the report's, unless given). With
+  keep_same, files that already hold these results (same checkpoint, protocol
+  and numbers) are kept as they are, code stamp included, so evaluating a
+  published model does not make it look computed by other code. In a
+  read-only folder the statistics are returned and not saved."""
   tasks = sampling.evaluation_tasks(settings, k, num_tasks, seed)
   with checkpoints.folder_lock(path), restored(settings, path, graphs) as (sess, model):
     losses = batched_losses(sess, model, settings, tasks, alpha, ('query', 'grid'))
@@ -176,21 +179,41 @@ def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, a
     fields = ('mean_all_tasks', 'ci95_all_tasks', 'median_all_tasks', 'n_diverged',
               'mean_not_diverged', 'ci95_not_diverged', 'n_worse', 'n_nonfinite')
     steps = range(losses['query'].shape[0])
+    tables = {
+        stem + '_tasks.csv': utils.csv_text(
+            ['task'] + sorted(tasks['params']) + [f'{n}_step{s}' for n in losses for s in steps],
+            [[b] + [tasks['params'][p][b] for p in sorted(tasks['params'])]
+             + [l[s, b] for l in losses.values() for s in steps] for b in range(num_tasks)]),
+        stem + '.csv': utils.csv_text(('set', 'step') + fields, [
+            (n, row['step']) + tuple(row[f] for f in fields)
+            for n in stats for row in stats[n]])}
+    record = {'settings': settings.to_json(), 'K': k, 'num_tasks': num_tasks, 'eval_seed': seed,
+              'alpha': alpha, 'query': stats['query'], 'grid': stats['grid'],
+              'sources': [checkpoints.checkpoint_source(path)]}
+    if keep_same and holds(stem + '.json', record, tables):
+      print(f'{stem}.* already hold these results (same checkpoint, protocol and numbers): kept')
+      return stats
     # The JSON, which names the protocol and sources, is renamed last.
     with utils.replaced_together():
-      utils.write_csv(
-          stem + '_tasks.csv',
-          ['task'] + sorted(tasks['params']) + [f'{n}_step{s}' for n in losses for s in steps],
-          [[b] + [tasks['params'][p][b] for p in sorted(tasks['params'])]
-           + [l[s, b] for l in losses.values() for s in steps] for b in range(num_tasks)])
-      utils.write_csv(stem + '.csv', ('set', 'step') + fields, [
-          (n, row['step']) + tuple(row[f] for f in fields)
-          for n in stats for row in stats[n]])
-      utils.write_json(stem + '.json', {
-          'settings': settings.to_json(), 'K': k, 'num_tasks': num_tasks, 'eval_seed': seed,
-          'alpha': alpha, 'query': stats['query'], 'grid': stats['grid'],
-          'sources': [checkpoints.checkpoint_source(path)], 'code': utils.code_version()})
+      for file, text in tables.items():
+        utils.atomic_write(file, text)
+      utils.write_json(stem + '.json', {**record, 'code': utils.code_version()})
   return stats
+
+
+def holds(json_path: str, record: dict, tables: Dict[str, str]) -> bool:
+  """Whether the files already hold `record` (apart from its code stamp) and
+  the texts of `tables` exactly."""
+  try:
+    written = utils.read_json(json_path)
+    written.pop('code', None)
+    same = utils.json_text(written) == utils.json_text(record)
+    for file, text in tables.items():
+      with open(file) as f:
+        same = same and f.read() == text
+    return same
+  except (OSError, ValueError, AttributeError):
+    return False     # missing or unreadable: rewritten
 
 
 def print_summary(stats, k, steps=SUMMARY_STEPS):

@@ -313,6 +313,11 @@ def table2(results) -> str:
   return '\n'.join(lines)
 
 
+def task_count(results) -> int:
+  """The number of evaluation tasks (one for the whole set: published checks it)."""
+  return next(iter(next(iter(results.values())).values()))['num_tasks']
+
+
 def all_models_table(results) -> str:
   lines = ['| model | K | α at test | 0 steps | 1 step | 10 steps | grid MSE, 10 steps | worse / diverged |',
            '|---|---|---|---|---|---|---|---|']
@@ -362,8 +367,9 @@ def write_report(results: Dict[str, Dict[int, dict]], logdir: str, img_dir: str,
   utils.update_readme(readme, sections)
   utils.atomic_write(os.path.join(paper_dir(logdir), ALL_MODELS_TABLE),
                      '# Every model of the paper section\n\n'
-                     'Query MSE on 600 held-out tasks: mean ± 95% CI over all tasks, or over '
-                     'the tasks that did not diverge with their count, and the median.\n\n'
+                     f'Query MSE on {task_count(results)} held-out tasks: mean ± 95% CI over '
+                     'all tasks, or over the tasks that did not diverge with their count, and '
+                     'the median.\n\n'
                      + all_models_table(results) + '\n\n'
                      f'## The {DIVERGING_SHOWN} tasks with the largest 10-step query MSE of '
                      'every MAML model, 5-shot\n\n' + diverging_tasks(results, logdir) + '\n')

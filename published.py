@@ -264,24 +264,17 @@ def check_one_protocol(files: Dict[str, Protocol]):
 
 
 def check_readme(readme: str, sections: List[str]):
-  """One line unless `readme` has the markers of every section to rewrite,
-  before anything is drawn."""
+  """One line unless `readme` (or a doc linked beside it) has one ordered pair
+  of markers for every section to rewrite, before anything is drawn."""
   try:
-    with open(readme) as f:
-      text = f.read()
+    utils.section_files(utils.readme_texts(readme), sections)
   except OSError as e:
     raise CommandError(f'--readme={readme}: {e.strerror}; give the README whose sections to '
                        'rewrite')
-  for doc in utils.LINKED_DOCS:   # some sections live in the docs beside the README
-    path = os.path.join(os.path.dirname(readme), doc)
-    if os.path.exists(path):
-      with open(path) as f:
-        text += f.read()
-  missing = [name for name in sections
-             if f'<!-- {name} -->' not in text or f'<!-- /{name} -->' not in text]
-  if missing:
-    raise CommandError(f'--readme={readme} has no <!-- name --> ... <!-- /name --> markers '
-                       f'for {named(missing)}; start from a copy of the project\'s README.md')
+  except ValueError as e:
+    raise CommandError(f'--readme={readme} has no single ordered <!-- name --> ... '
+                       f'<!-- /name --> pair for {named(e.args[0])}; start from a copy of the project\'s '
+                       'README.md')
 
 
 # ------------------------------------------------------------ timing records --

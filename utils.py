@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import warnings
-from typing import Callable, ContextManager, Dict, List, Sequence
+from typing import Callable, ContextManager, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -217,8 +217,12 @@ def can_write(folder: str) -> bool:
     return False
 
 
+def json_text(data) -> str:
+  return json.dumps(data, indent=1, sort_keys=True) + '\n'
+
+
 def write_json(path: str, data):
-  atomic_write(path, json.dumps(data, indent=1, sort_keys=True) + '\n')
+  atomic_write(path, json_text(data))
 
 
 def jsonable(data):
@@ -231,12 +235,16 @@ def read_json(path: str):
     return json.load(f)
 
 
-def write_csv(path: str, header: Sequence[str], rows: List[Sequence]):
+def csv_text(header: Sequence[str], rows: List[Sequence]) -> str:
   buffer = io.StringIO()
   writer = csv.writer(buffer, lineterminator='\n')
   writer.writerow(header)
   writer.writerows(rows)
-  atomic_write(path, buffer.getvalue())
+  return buffer.getvalue()
+
+
+def write_csv(path: str, header: Sequence[str], rows: List[Sequence]):
+  atomic_write(path, csv_text(header, rows))
 
 
 def read_csv(path: str) -> List[Dict[str, str]]:
@@ -270,24 +278,54 @@ def code_version() -> dict:
 LINKED_DOCS = ('docs/PERFORMANCE.md', 'docs/ENGINEERING.md')   # beside the README
 
 
+def markers(name: str) -> Tuple[str, str]:
+  return f'<!-- {name} -->', f'<!-- /{name} -->'
+
+
+def readme_texts(path: str) -> Dict[str, str]:
+  """{file: text} of the README at `path` and those of its LINKED_DOCS that exist."""
+  texts = {}
+  for file in [path] + [os.path.join(os.path.dirname(path), d) for d in LINKED_DOCS]:
+    if file == path or os.path.exists(file):
+      with open(file) as f:
+        texts[file] = f.read()
+  return texts
+
+
+def section_files(texts: Dict[str, str], names) -> Dict[str, str]:
+  """{section: the file whose text holds its markers}; ValueError naming the
+  sections without exactly one begin marker followed by one end marker, all
+  in one file (a swapped or repeated pair would rewrite the wrong text)."""
+  where, bad = {}, []
+  for name in names:
+    begin, end = markers(name)
+    holding = [file for file, text in texts.items() if begin in text or end in text]
+    text = texts[holding[0]] if len(holding) == 1 else ''
+    if (len(holding) == 1 and text.count(begin) == 1 and text.count(end) == 1
+        and text.index(begin) < text.index(end)):
+      where[name] = holding[0]
+    else:
+      bad.append(name)
+  if bad:
+    raise ValueError(bad)
+  return where
+
+
 def update_readme(path: str, sections: Dict[str, str]):
   """Replaces the text between <!-- name --> and <!-- /name --> for each
   section, in the README at `path` or in the one of its LINKED_DOCS that holds
   the markers; every file is read and checked before any is written."""
-  files = [path] + [os.path.join(os.path.dirname(path), d) for d in LINKED_DOCS]
-  texts, read = {}, {}
-  for name in sections:
-    begin, end = f'<!-- {name} -->', f'<!-- /{name} -->'
-    for file in files:
-      if file not in texts and os.path.exists(file):
-        with open(file) as f:
-          texts[file] = read[file] = f.read()
-      if begin in texts.get(file, '') and end in texts[file]:
-        head, rest = texts[file].split(begin, 1)
-        texts[file] = head + begin + '\n' + sections[name] + '\n' + end + rest.split(end, 1)[1]
-        break
-    else:
-      raise ValueError(f'{path} and its linked docs have no {begin} ... {end} markers')
+  read = readme_texts(path)
+  try:
+    where = section_files(read, sections)
+  except ValueError as e:
+    raise ValueError(f'{path} and its linked docs have no single ordered '
+                     f'<!-- name --> ... <!-- /name --> pair for {", ".join(e.args[0])}') from None
+  texts = dict(read)
+  for name, file in where.items():
+    begin, end = markers(name)
+    head, rest = texts[file].split(begin, 1)
+    texts[file] = head + begin + '\n' + sections[name] + '\n' + end + rest.split(end, 1)[1]
   for file, text in texts.items():
     if text != read[file]:
       atomic_write(file, text)

@@ -1,8 +1,8 @@
 """The per-task regression ceiling: how well a network of the study's shape can
 fit a task at all, beside how well MAML fits it from K points.
 
-For the first CEILING_TASKS held-out tasks of a point (the evaluation's tasks,
-so the errors pair up task by task), one 1-40-40-1 ReLU network per task is
+For the first CEILING_TASKS held-out tasks of a point (all of them when the
+evaluation has fewer; the evaluation's tasks, so the errors pair up task by task), one 1-40-40-1 ReLU network per task is
 trained with Adam on TRAIN_POINTS noise-free points of the region it may see,
 then scored with the protocols' normalised MSE:
   in_range     trained on the whole x range, scored on it;
@@ -87,16 +87,18 @@ def write_ceilings(logdir: str, num_eval_tasks: int, seed: int,
   """Computes the ceiling of each named point, `workers` fits at once; writes
   <point>_ceiling.json."""
   os.makedirs(protocols.points_dir(logdir), exist_ok=True)
-  print(f'ceiling of {", ".join(names)}: {CEILING_TASKS} tasks x {len(FITS)} fits of '
+  num_tasks = min(CEILING_TASKS, num_eval_tasks)
+  print(f'ceiling of {", ".join(names)}: {num_tasks} tasks x {len(FITS)} fits of '
         f'{TRAIN_STEPS} Adam steps each', flush=True)
   fits = [(name, protocol) for name in names for protocol in FITS]
   fitted = utils.thread_map(
-      lambda fit_: ceiling_fit(study_points.POINTS[fit_[0]], fit_[1], num_eval_tasks, seed),
+      lambda fit_: ceiling_fit(study_points.POINTS[fit_[0]], fit_[1], num_eval_tasks, seed,
+                               num_tasks),
       fits, workers)
   for name in names:
     errors = {protocol: e for (n, protocol), e in zip(fits, fitted) if n == name}
     utils.write_json(os.path.join(protocols.points_dir(logdir), name + '_ceiling.json'), {
-        'point': name, 'num_tasks': CEILING_TASKS, 'of_eval_tasks': num_eval_tasks,
+        'point': name, 'num_tasks': num_tasks, 'of_eval_tasks': num_eval_tasks,
         'eval_seed': seed, 'train_points': TRAIN_POINTS, 'train_steps': TRAIN_STEPS,
         'learning_rate': [LEARNING_RATE, FINAL_LEARNING_RATE], 'fits': FITS,
         'statistics': {p: protocols.nmse_statistics(e) for p, e in errors.items()},

@@ -148,7 +148,8 @@ def shape_findings(stats: Dict[str, dict], results: Dict[str, dict],
           f'{w} {fit_share(stats, w)}' for w in WAVES)
       + ' (ten points leave a square wave\'s phase free between two of them).',
       f"- **Quadratics.** MAML fits {per_seed(stats, 'quadratic', 'maml')} in range "
-      f"({both(stats, 'quadratic')}), but {diverged(stats, 'quadratic')} of its 600 "
+      f"({both(stats, 'quadratic')}), but {diverged(stats, 'quadratic')} of its "
+      f"{final(stats, 'quadratic', 'maml')['n_tasks']} "
       f"adaptations diverged (the paper's model: "
       f"{final(stats, 'quadratic', 'standard')['n_diverged']}); on {UNSEEN} "
       f"{per_seed(stats, 'quadratic', 'maml', 'time_series')}. Which tasks diverge is in "

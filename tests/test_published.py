@@ -85,6 +85,31 @@ def test_an_evaluation_of_another_protocol_never_replaces_the_reports_files(main
   assert (paper / 'm' / 'eval_K5_5tasks_alpha1e+300_tasks.csv').exists()
 
 
+def test_an_evaluation_of_the_reports_protocol_keeps_files_that_hold_its_results(main,
+                                                                                  tmp_path):
+  """A published model evaluated again as the report does: files that hold the
+  same results stay as they are (their code stamp included, so a redraw still
+  sees one code version); a cut file is rewritten, all three together."""
+  folder = tmp_path / 'paper' / 'm'
+  shutil.copytree(os.path.join(SHIPPED, 'paper', 'maml_K10_seed1'), str(folder),
+                  ignore=shutil.ignore_patterns('.lock'))
+  written = utils.read_json(str(folder / 'eval_K5.json'))
+  utils.write_json(str(folder / 'eval_K5.json'), {    # as if evaluated here by earlier code
+      **written, 'sources': [checkpoints.checkpoint_source(str(folder))],
+      'code': 'an earlier version'})
+  before = {name: (folder / name).read_bytes() for name in os.listdir(str(folder))}
+  evaluate = lambda: main('--mode=eval', f'--logdir={folder.parent}', '--exp_name=m',
+                          '--eval_k=5')
+  evaluate()
+  assert {name: (folder / name).read_bytes() for name in before} == before
+
+  with open(str(folder / 'eval_K5_tasks.csv'), 'r+b') as f:
+    f.truncate(100)
+  evaluate()
+  assert (folder / 'eval_K5_tasks.csv').read_bytes() == before['eval_K5_tasks.csv']
+  assert utils.read_json(str(folder / 'eval_K5.json'))['code'] == utils.code_version()
+
+
 def test_a_mixed_set_is_refused_naming_the_odd_files(main, shipped, tmp_path):
   """Finding 3: an interrupted --num_eval_tasks=60 report rewrote one model's
   files; the redraw refuses before drawing, naming them."""
@@ -150,11 +175,23 @@ def test_figure_refuses_a_missing_file_instead_of_leaving_the_model_out(main, sh
   assert not os.path.exists(str(tmp_path / 'img'))
 
 
-def test_a_readme_without_markers_is_refused_before_anything_is_drawn(main, shipped, tmp_path):
+def swapped(text, name):
+  begin, end = utils.markers(name)
+  return text.replace(begin, '@').replace(end, begin).replace('@', end)
+
+
+@pytest.mark.parametrize('edit, bad', [
+    (lambda text: text.split('<!-- paper_findings -->')[0], 'paper_findings'),   # cut short
+    (lambda text: swapped(text, 'paper_table2'), 'paper_table2'),
+    (lambda text: text + '<!-- /paper_findings -->\n', 'paper_findings')])
+def test_a_readme_without_one_ordered_marker_pair_per_section_is_refused_before_drawing(
+    main, shipped, tmp_path, edit, bad):
+  """Finding 8: missing, swapped or repeated markers would rewrite the wrong text."""
   readme = tmp_path / 'README.md'
-  helpers.write_readme(str(readme), ['paper_table2'])
-  with pytest.raises(utils.CommandError, match='has no <!-- name --> .* markers for '
-                     'paper_findings'):
+  helpers.write_readme(str(readme))
+  readme.write_text(edit(readme.read_text()))
+  with pytest.raises(utils.CommandError, match=f'has no single ordered <!-- name --> .* pair '
+                     f'for {bad}[,;]'):
     main('--mode=redraw', f'--logdir={shipped}', f'--img_dir={tmp_path}/img',
          f'--readme={readme}')
   assert not os.path.exists(str(tmp_path / 'img'))

@@ -1,5 +1,6 @@
 """The shape families of the study (square, triangle, sawtooth, quadratic, their
 mixture) against hand-computed values, and the per-task regression ceiling."""
+import json
 import math
 
 import numpy as np
@@ -72,3 +73,15 @@ def test_ceiling_fit_reaches_a_line_and_a_sinusoid():
   nmse = np.mean((predictions - y) ** 2, axis=(1, 2)) / np.var(y[..., 0], axis=1)
   assert predictions.shape == y.shape
   assert np.all(nmse < 0.01), nmse
+
+
+def test_a_ceiling_of_fewer_evaluation_tasks_fits_all_of_them(tmp_path, monkeypatch):
+  """An evaluation of fewer than CEILING_TASKS tasks: each of its tasks is fit
+  (the fits' inputs are shaped for them) and the file says how many."""
+  fewer = 3
+  monkeypatch.setattr(ceiling, 'fit', lambda x, y, x_test: np.zeros_like(x_test))
+  ceiling.write_ceilings(str(tmp_path), fewer, 1, names=['Fig1'], workers=1)
+  with open(str(tmp_path / 'robustness' / 'points' / 'Fig1_ceiling.json')) as f:
+    written = json.load(f)
+  assert written['num_tasks'] == fewer and written['of_eval_tasks'] == fewer
+  assert all(len(errors) == fewer for errors in written['errors'].values())
