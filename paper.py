@@ -110,6 +110,8 @@ def evaluate_all(logdir: str, num_tasks: int, eval_seed: int,
   if not trained:
     raise utils.CommandError(f'no trained paper models in {paper_dir(logdir)}; train them '
                              '(make reproduce) or give the --logdir that holds them')
+  print(f'evaluating {len(trained)} paper models at K = {", ".join(map(str, EVAL_KS))} on '
+        f'{num_tasks} tasks each', flush=True)
 
   def evaluate_model(graphs, name):
     settings, path = trained[name]

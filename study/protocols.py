@@ -235,6 +235,8 @@ def evaluate_points(points: List[study_points.Point], logdir: str, num_tasks: in
       key = (path, distribution_key(settings, point))
       jobs.setdefault(key, (settings, []))[1].append((point, role))
   results = {p.name: {k: {} for k in EVAL_KS} for p in points}
+  print(f'evaluating {len(points)} study points: {len(jobs)} (model, task distribution) pairs '
+        f'({num_tasks} each, K = {", ".join(map(str, EVAL_KS))})', flush=True)
 
   def evaluate_distribution(graphs: evaluation.TestGraphs, job: tuple):
     (path, (*_, validated)), (settings, uses) = job, jobs[job]
@@ -357,6 +359,8 @@ def evaluate(logdir: str, num_tasks: int, seed: int,
         f'no trained robustness points in {study_points.study_dir(logdir)}; '
         'train them with --mode=point')
   evaluations = evaluate_points(points, logdir, num_tasks, seed, base, workers)
+  print(f'fitting the true family to the K points of each task of {len(points)} points',
+        flush=True)
   fits = family_fits(points, num_tasks, seed, workers)
   results_dir = points_dir(logdir)
   os.makedirs(results_dir, exist_ok=True)
