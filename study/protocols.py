@@ -236,7 +236,7 @@ def evaluate_points(points: List[study_points.Point], logdir: str, num_tasks: in
       jobs.setdefault(key, (settings, []))[1].append((point, role))
   results = {p.name: {k: {} for k in EVAL_KS} for p in points}
   print(f'evaluating {len(points)} study points: {len(jobs)} (model, task distribution) pairs '
-        f'({num_tasks} each, K = {", ".join(map(str, EVAL_KS))})', flush=True)
+        f'({num_tasks} tasks each, K = {", ".join(map(str, EVAL_KS))})', flush=True)
 
   def evaluate_distribution(graphs: evaluation.TestGraphs, job: tuple):
     (path, (*_, validated)), (settings, uses) = job, jobs[job]
