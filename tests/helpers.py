@@ -12,6 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:    # a test file run as a script (tests/test_golden.py)
   sys.path.insert(0, ROOT)
 import run_settings  # pylint: disable=wrong-import-position
+import utils  # pylint: disable=wrong-import-position
 
 # A run small enough to train in seconds; tests change what they need.
 TINY = run_settings.Settings(K=5, meta_batch_size=4, meta_iterations=40, hidden=(8, 8),
@@ -52,7 +53,7 @@ def write_readme(path, sections=None):
   writes), each holding 'old'."""
   import regenerate  # pylint: disable=import-outside-toplevel
   with open(path, 'w') as f:
-    f.write(''.join(f'<!-- {name} -->\nold\n<!-- /{name} -->\n'
+    f.write(''.join('{}\nold\n{}\n'.format(*utils.markers(name))
                     for name in sections or regenerate.README_SECTIONS))
 
 

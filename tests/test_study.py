@@ -141,9 +141,8 @@ def test_point_training_and_report(tmp_path, monkeypatch):
   grouped.train_models(points.training_jobs(list(registry), logdir, BASE), print_interval=100,
                        save_interval=100)
   readme = tmp_path / 'README.md'
-  readme.write_text(''.join(f'<!-- {s} -->\nold\n<!-- /{s} -->\n' for s in (
-      'robustness_boundary', 'robustness_verdicts',
-      'robustness_training_time')))
+  helpers.write_readme(str(readme), ['robustness_boundary', 'robustness_verdicts',
+                                      'robustness_training_time'])
   img = tmp_path / 'img'
   protocols.evaluate(logdir, num_tasks=20, seed=4, base=BASE)
   report.report(logdir, str(img), str(readme), base=BASE)
