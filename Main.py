@@ -37,19 +37,20 @@ if __name__ == '__main__':
 from absl import app
 from absl import flags
 
-import benchmark
-import checkpoints
-import dashboard
-import evaluation
+from common import fileio
+from common import interrupts
 import FunGenerator
-import grouped
-import interrupts
-import regenerate
-import run_settings
-import training
+from publish import report_modes
+from publish import run_figure
+from run import benchmark
+from run import checkpoints
+from run import evaluation
+from run import scheduler
+from run import settings as run_settings
+from run import training
+from study import points as study_points
 import utils
 from utils import CommandError
-from study import points as study_points
 
 DEFAULTS = run_settings.Settings()
 # Flags that define a model: its settings, stored in config.json.
@@ -175,28 +176,13 @@ flags.DEFINE_integer('workers', utils.WORKERS, 'Threads working at once, one per
                      'reproduce), per-task fits (ceiling, reproduce). Results do not depend on it.')
 flags.DEFINE_list('figure', [], 'Redraw mode: only these figures, by name (Img/<name>.png), '
                   'from the saved results in seconds; no README section is rewritten. One or '
-                  f'more of {", ".join(regenerate.FIGURES)} (the main job\'s dashboard is --mode=plot\'s).')
+                  f'more of {", ".join(report_modes.FIGURES)} (the main job\'s dashboard is --mode=plot\'s).')
 flags.DEFINE_integer('benchmark_repeats', 3, 'Benchmark: timed repeats per case (the median is reported).')
 flags.DEFINE_float('benchmark_seconds', 4.0, 'Benchmark: seconds per timed repeat.')
-# Values every run refuses, in this order: (flags, what is allowed, the test).
-VALUE_RULES = (
-    (('K', 'meta_batch_size', 'meta_iterations', 'num_updates', 'test_num_updates',
-      'num_eval_tasks', 'iterations_per_run', 'print_interval', 'save_interval',
-      'benchmark_repeats', 'workers'), 'must be an integer >= 1', lambda v: v >= 1),
-    (('alpha', 'beta', 'eval_alpha', 'benchmark_seconds'), 'must be a finite number > 0',
-     lambda v: v is None or (math.isfinite(v) and v > 0)),
-    (('noise_std',), 'must be a finite number >= 0', lambda v: math.isfinite(v) and v >= 0),
-    (('hidden', 'eval_k'), 'must be comma-separated integers >= 1',
-     lambda v: all(s.isdigit() and int(s) >= 1 for s in v)),
-    (('hidden',), 'at least one hidden layer size, e.g. --hidden=40,40', bool),
-    (('num_updates', 'test_num_updates'), f'at most {run_settings.MAX_UNROLLED_STEPS} inner '
-     'steps (each is unrolled in the static graph, about a second to build per 10 steps)',
-     lambda v: v <= run_settings.MAX_UNROLLED_STEPS),
-    (('seed', 'eval_seed'), f'must be an integer in [0, {run_settings.SEED_LIMIT - 1}]',
-     lambda v: 0 <= v < run_settings.SEED_LIMIT),
-    (('exp_name',), 'must be one folder name inside --logdir (no "/", not "." or "..")',
-     lambda v: '/' not in v and v not in ('.', '..')),
-)
+# Keys run_settings.RULES bounds that are checked where their flags are parsed,
+# with more to say: ranges (parse_range, the flags of RANGE_FLAGS) and choices
+# (check_choice).
+PARSED_ELSEWHERE = {field for field, _ in RANGE_FLAGS.values()} | {'method', 'family'}
 
 
 # ---------------------------------------------------------------- validation --
@@ -253,23 +239,30 @@ def validate_flags():
   if FLAGS.mode == 'point':
     check_choice('point', sorted(study_points.POINTS))
   check_figures()
-  for names, allowed, test in VALUE_RULES:
-    for name in names:
+  for names, allowed, test in run_settings.RULES:
+    for name in (n for n in names if n not in PARSED_ELSEWHERE):
       value = getattr(FLAGS, name)
+      if value is None:    # not given (--eval_alpha)
+        continue
+      if name in ('hidden', 'eval_k'):    # comma-separated on the command line
+        value = [int(v) if v.isdigit() else v for v in value]
       if not test(value):
-        shown = ','.join(value) if isinstance(value, list) else value
-        raise CommandError(f'--{name}={shown}: {allowed}')
+        shown = ','.join(map(str, value)) if isinstance(value, list) else value
+        raise CommandError(f'--{name}={shown}: must be {allowed}')
+  if '/' in FLAGS.exp_name or FLAGS.exp_name in ('.', '..'):
+    raise CommandError(f'--exp_name={FLAGS.exp_name}: must be one folder name inside --logdir '
+                       '(no "/", not "." or "..")')
   for name, path in outputs():
-    utils.check_writable(name, path)
+    fileio.check_writable(name, path)
 
 
 def check_figures():
   """--figure names known figures, and a figure alone rewrites no README."""
   if not given('figure'):
     return
-  if not FLAGS.figure or any(name not in regenerate.FIGURES for name in FLAGS.figure):
+  if not FLAGS.figure or any(name not in report_modes.FIGURES for name in FLAGS.figure):
     raise CommandError(f'--figure={",".join(FLAGS.figure)}: allowed values are one or more of '
-                       f'{", ".join(regenerate.FIGURES)}')
+                       f'{", ".join(report_modes.FIGURES)}')
   if given('readme'):
     raise CommandError('--readme does not apply with --figure: redrawing single figures '
                        'rewrites no README section')
@@ -359,11 +352,11 @@ def run_model(settings: run_settings.Settings):
     os.makedirs(FLAGS.img_dir, exist_ok=True)
     for k in eval_ks:
       figure = os.path.join(FLAGS.img_dir, f'{os.path.basename(path)}_K{k}.png')
-      dashboard.plot(saved, path, k, FLAGS.eval_seed, alpha, figure, names[k])
+      run_figure.plot(saved, path, k, FLAGS.eval_seed, alpha, figure, names[k])
 
 
 def train_points(names):
-  grouped.train_models(study_points.training_jobs(names, FLAGS.logdir), FLAGS.print_interval,
+  scheduler.train_models(study_points.training_jobs(names, FLAGS.logdir), FLAGS.print_interval,
                        FLAGS.save_interval, FLAGS.workers)
 
 
@@ -371,20 +364,20 @@ RUNS = {   # mode -> the one function that runs it, given the flags' settings
     'all': run_model, 'train': run_model, 'eval': run_model, 'plot': run_model,
     'benchmark': lambda settings: benchmark.run(settings, FLAGS.benchmark_repeats,
                                                 FLAGS.benchmark_seconds, FLAGS.logdir),
-    'report': lambda _: regenerate.report(FLAGS.logdir, FLAGS.img_dir, FLAGS.readme,
+    'report': lambda _: report_modes.report(FLAGS.logdir, FLAGS.img_dir, FLAGS.readme,
                                           FLAGS.num_eval_tasks, FLAGS.eval_seed, FLAGS.workers,
                                           STARTED),
-    'reproduce': lambda _: regenerate.reproduce(
+    'reproduce': lambda _: report_modes.reproduce(
         FLAGS.logdir, if_given('img_dir'), if_given('readme'), FLAGS.num_eval_tasks,
         FLAGS.eval_seed, FLAGS.print_interval, FLAGS.save_interval, FLAGS.workers),
     'point': lambda _: train_points([FLAGS.point]),
     'study': lambda _: train_points(list(study_points.POINTS)),
     'points': lambda _: print('\n'.join(study_points.POINTS)),
-    'ceiling': lambda _: regenerate.ceiling(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
+    'ceiling': lambda _: report_modes.ceiling(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
                                             FLAGS.workers),
-    'redraw': lambda _: (regenerate.redraw_figures(FLAGS.figure, FLAGS.logdir, FLAGS.img_dir)
+    'redraw': lambda _: (report_modes.redraw_figures(FLAGS.figure, FLAGS.logdir, FLAGS.img_dir)
                          if given('figure') else
-                         regenerate.redraw(FLAGS.logdir, FLAGS.img_dir, FLAGS.readme)),
+                         report_modes.redraw(FLAGS.logdir, FLAGS.img_dir, FLAGS.readme)),
 }
 
 
@@ -392,7 +385,7 @@ def run():
   validate_flags()
   settings = settings_from_flags()
   if FLAGS.mode in REPORT_MODES:    # before anything is evaluated or trained
-    regenerate.check_report_memory(FLAGS.num_eval_tasks)
+    report_modes.check_report_memory(FLAGS.num_eval_tasks)
   if FLAGS.mode in TRAINING_MODES:
     run_settings.check_resources(settings, training=True)
   RUNS[FLAGS.mode](settings)

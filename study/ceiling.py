@@ -15,11 +15,12 @@ from typing import Dict, List
 
 import numpy as np
 
+from common import fileio
+from common import interrupts
 import FunGenerator
-import interrupts
-import utils
 from study import points as study_points
 from study import protocols
+import utils
 
 tf = utils.quiet_tensorflow()
 import maml  # pylint: disable=wrong-import-position
@@ -81,6 +82,11 @@ def ceiling_fit(point: study_points.Point, protocol: str, num_eval_tasks: int, s
   return np.mean((predictions - y_test) ** 2, axis=(1, 2)) / tasks['variance'][:num_tasks]
 
 
+# The keys of every <point>_ceiling.json the report reads: write_ceilings writes
+# them, publish.checks reads them.
+CEILING_KEYS = ('num_tasks', 'of_eval_tasks', 'eval_seed', 'statistics', 'train_points', 'code')
+
+
 def write_ceilings(logdir: str, num_eval_tasks: int, seed: int,
                    names: List[str] = study_points.CEILING_POINTS,
                    workers: int = utils.WORKERS):
@@ -97,10 +103,10 @@ def write_ceilings(logdir: str, num_eval_tasks: int, seed: int,
       fits, workers)
   for name in names:
     errors = {protocol: e for (n, protocol), e in zip(fits, fitted) if n == name}
-    utils.write_json(os.path.join(protocols.points_dir(logdir), name + '_ceiling.json'), {
+    fileio.write_record(os.path.join(protocols.points_dir(logdir), name + '_ceiling.json'), {
         'point': name, 'num_tasks': num_tasks, 'of_eval_tasks': num_eval_tasks,
         'eval_seed': seed, 'train_points': TRAIN_POINTS, 'train_steps': TRAIN_STEPS,
         'learning_rate': [LEARNING_RATE, FINAL_LEARNING_RATE], 'fits': FITS,
         'statistics': {p: protocols.nmse_statistics(e) for p, e in errors.items()},
         'errors': {p: e.tolist() for p, e in errors.items()},
-        'code': utils.code_version()})
+        'code': utils.code_version()}, CEILING_KEYS)

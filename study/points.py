@@ -6,17 +6,16 @@ tests the standard model (MAML trained on the paper's setting, Fig1) on it
 without retraining. Models live in <logdir>/robustness/models/<experiment name>,
 so a model two points share (e.g. Fig2 and the amplitude sweep at 10) is
 trained once. `training_jobs` lists the models of some points for
-grouped.train_models.
+scheduler.train_models.
 """
 import dataclasses
 import math
 import os
 from typing import Callable, Dict, List, Tuple
 
-import checkpoints
 import FunGenerator
-import grouped
-import run_settings
+from run import checkpoints
+from run import settings as run_settings
 
 PAPER_FREQUENCY = FunGenerator.PAPER_FREQUENCY
 # The study's models are the paper's settings on each point's distribution;
@@ -220,14 +219,14 @@ def role_models(point: Point, logdir: str, base: run_settings.Settings = STUDY_B
 
 
 def training_jobs(names: List[str], logdir: str, base: run_settings.Settings = STUDY_BASE
-                  ) -> List[grouped.Job]:
+                  ) -> List[run_settings.Job]:
   """The MAML and pretrained models of the named points, each once."""
   jobs = {}
   for name in names:
     for method in TRAINED_METHODS:
       settings = model_settings(POINTS[name], method, base)
       jobs.setdefault(model_dir(logdir, settings), settings)
-  return [grouped.Job(settings, path) for path, settings in jobs.items()]
+  return [run_settings.Job(settings, path) for path, settings in jobs.items()]
 
 
 def trained_points(logdir: str, base: run_settings.Settings = STUDY_BASE) -> List[Point]:

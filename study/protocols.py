@@ -16,14 +16,16 @@ from typing import Dict, List
 
 import numpy as np
 
-import checkpoints
-import evaluation
+from common import fileio
+from common import statistics
 import FunGenerator
-import run_settings
-import sampling
-import utils
+from run import checkpoints
+from run import evaluation
+from run import sampling
+from run import settings as run_settings
 from study import family_fit
 from study import points as study_points
+import utils
 
 SPLIT_FRACTION = 0.8     # time series: adapt on the first 80% of the x range
 FAR_FRACTION = 0.5       # far extrapolation: [hi, hi + 0.5 (hi - lo)]
@@ -129,18 +131,18 @@ def nmse_statistics(values: np.ndarray, before: np.ndarray = None) -> dict:
   """Statistics of per-task normalised MSE [B]: the median and the fraction fit
   well over all tasks (a non-finite one counts as a failure), each with a 95%
   interval (order statistics; Wilson), and the mean and 95% CI over the tasks
-  whose adaptation did not diverge (utils.diverged, from the errors `before`
+  whose adaptation did not diverge (statistics.diverged, from the errors `before`
   adaptation [B]; without them, over the finite tasks)."""
-  blown = (utils.diverged(np.stack([before, values]))[1] if before is not None
+  blown = (statistics.diverged(np.stack([before, values]))[1] if before is not None
            else ~np.isfinite(values))
-  kept = utils.mean_ci(values[~blown])
+  kept = statistics.mean_ci(values[~blown])
   n_good = int(np.sum(as_failures(values) < GOOD_NMSE))
   return {'mean_not_diverged': kept['mean'], 'ci95_not_diverged': kept['ci95'],
           'n_diverged': int(np.sum(blown)),
           'median': float(np.median(as_failures(values))),
-          'median_ci95': utils.median_interval(as_failures(values)),
+          'median_ci95': statistics.median_interval(as_failures(values)),
           'fraction_good': n_good / values.size,
-          'fraction_good_ci95': utils.wilson_interval(n_good, values.size),
+          'fraction_good_ci95': statistics.wilson_interval(n_good, values.size),
           'n_nonfinite': int(np.sum(~np.isfinite(values))), 'n_tasks': int(values.size)}
 
 
@@ -150,7 +152,7 @@ def percentile_tasks(values: np.ndarray) -> List[int]:
   return [int(order[round(p / 100 * (values.size - 1))]) for p in PERCENTILES]
 
 
-def choose_step_size(errors: Dict[float, np.ndarray]) -> float:
+def most_fit_step_size(errors: Dict[float, np.ndarray]) -> float:
   """The study's test-time step size rule, on the statistics its verdicts read.
 
   Args:
@@ -165,7 +167,7 @@ def choose_step_size(errors: Dict[float, np.ndarray]) -> float:
 
 
 def validated_alpha(sess, model, point: study_points.Point, k: int, num_tasks: int) -> float:
-  """choose_step_size on the in-range normalised MSE after the last test step,
+  """most_fit_step_size on the in-range normalised MSE after the last test step,
   on validation tasks of the point."""
   tasks = protocol_tasks(point, k, num_tasks, evaluation.VALIDATION_SEED)
   feed = {'support': tasks['support_full'], 'support_inputs': tasks['support_full'][0],
@@ -175,7 +177,7 @@ def validated_alpha(sess, model, point: study_points.Point, k: int, num_tasks: i
     predictions = evaluation.adapted_predictions(sess, model, feed, alpha, ('in_range',),
                                                  (FINAL_STEP,))
     errors[alpha] = evaluation.losses_of(feed, predictions)['in_range'][0] / tasks['variance']
-  return choose_step_size(errors)
+  return most_fit_step_size(errors)
 
 
 def works(row: dict) -> bool:
@@ -306,27 +308,38 @@ def by_shape(point: study_points.Point, evaluations, num_tasks: int, seed: int) 
                                for i, name in enumerate(shapes)}}
 
 
+# The keys of every <point>.json the report reads: write_point writes them,
+# publish.checks reads them.
+POINT_KEYS = ('point', 'num_tasks', 'eval_seed', 'results', FAMILY_FIT, 'sources', 'code')
+
+
 def write_point(point: study_points.Point, evaluations, fits: Dict[int, Dict[str, np.ndarray]],
                 stem: str, num_tasks: int, seed: int, sources: Dict[str, dict]):
   """Writes <point>.json (statistics of the models and the family fit; per shape
   too for a mixture of shapes) and <point>_tasks.csv (per task at FIGURE_K: its
   parameters, each model's errors and the family fit's)."""
-  utils.write_json(stem + '.json', {
+  fileio.write_record(stem + '.json', {
       'point': dataclasses.asdict(point), 'num_tasks': num_tasks, 'eval_seed': seed,
       'good_nmse': GOOD_NMSE, 'split_fraction': SPLIT_FRACTION,
       'far_fraction': FAR_FRACTION, 'results': summary(evaluations),
       FAMILY_FIT: {str(k): {protocol: nmse_statistics(e) for protocol, e in by_protocol.items()}
                    for k, by_protocol in fits.items()},
       **by_shape(point, evaluations, num_tasks, seed),
-      'sources': sources, 'code': utils.code_version()})
+      'sources': sources, 'code': utils.code_version()}, POINT_KEYS)
   errors, fit = evaluations[FIGURE_K], fits[FIGURE_K]
   params = protocol_tasks(point, FIGURE_K, num_tasks, seed)['params']
-  utils.write_csv(stem + '_tasks.csv',
+  fileio.write_csv(stem + '_tasks.csv',
                   ['task'] + list(params) + [f'{r}_{p}_step{s}' for r, p, s in task_columns()]
                   + [f'{FAMILY_FIT}_{p}' for p in MEASURED],
                   [[b] + [v[b] for v in params.values()]
                    + [errors[r].errors[p][s][b] for r, p, s in task_columns()]
                    + [fit[p][b] for p in MEASURED] for b in range(num_tasks)])
+
+
+def figure_arrays() -> List[str]:
+  """The arrays of a point's _figure.npz: write_figure_data writes them, publish.checks reads them."""
+  per_role = ['tasks', 'truth', 'support_x', 'support_y'] + [f'step{s}' for s in TEST_STEPS]
+  return ['x', 'unseen'] + [f'{role}_{name}' for role in study_points.ROLES for name in per_role]
 
 
 def write_figure_data(point: study_points.Point, evaluations: Dict[str, Evaluation], path: str,
@@ -345,7 +358,10 @@ def write_figure_data(point: study_points.Point, evaluations: Dict[str, Evaluati
                    f'{role}_support_x': support_x[e.plotted],
                    f'{role}_support_y': support_y[e.plotted]})
     arrays.update({f'{role}_step{s}': e.curves[s] for s in TEST_STEPS})
-  with utils.atomic_open(path, 'wb') as f:    # whole or not at all
+  missing = sorted(set(figure_arrays()) - set(arrays))
+  if missing:
+    raise ValueError(f'{path}: the figure data lacks {", ".join(missing)}')
+  with fileio.atomic_open(path, 'wb') as f:    # whole or not at all
     np.savez(f, **arrays)
 
 
@@ -368,7 +384,7 @@ def evaluate(logdir: str, num_tasks: int, seed: int,
     sources = {role: checkpoints.checkpoint_source(path)
                for role, (_, path) in study_points.role_models(point, logdir, base).items()}
     stem = os.path.join(results_dir, point.name)
-    with utils.replaced_together():    # a point's files are one set
+    with fileio.replaced_together():    # a point's files are one set
       write_point(point, evaluations[point.name], fits[point.name], stem, num_tasks, seed,
                   sources)
       if point.name in study_points.FIGURE_POINTS:

@@ -8,9 +8,10 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
-import benchmark
-import plots
-import utils
+from common import fileio
+from common import plots
+from common import readme_sections
+from run import training_time
 from study import points as study_points
 from study.points import (AXES, CEILING_POINTS, CONTROL_POINTS, FIGURE_POINTS, POINTS, ROLES,
                           SECOND_SEED, SEED_SUFFIX, SETTING_POINTS, SHAPE_POINTS, STANDARD,
@@ -30,16 +31,6 @@ SECTIONS = ('robustness_settings', 'robustness_controls', 'robustness_findings',
             'robustness_ceiling', 'robustness_shape_findings', 'robustness_checks',
             'robustness_boundary', 'robustness_verdicts', 'claims',
             'robustness_training_time')   # README sections it writes
-
-
-def read_point_files(logdir: str, names, suffix: str = '') -> Dict[str, dict]:
-  """{point name: its <name><suffix>.json} for every named point that has one."""
-  results = {}
-  for name in names:
-    path = os.path.join(protocols.points_dir(logdir), name + suffix + '.json')
-    if os.path.exists(path):
-      results[name] = utils.read_json(path)
-  return results
 
 
 def setting_figure(point: study_points.Point, stem: str, path: str):
@@ -115,19 +106,9 @@ def shapes_figure(stats: Dict[str, dict], ceilings: Dict[str, dict], path: str):
 
 def training_time_text(logdir: str, base=study_points.STUDY_BASE) -> str:
   jobs = study_points.training_jobs(list(POINTS), logdir, base)
-  return benchmark.training_time_text(sorted(job.path for job in jobs),
+  return training_time.training_time_text(sorted(job.path for job in jobs),
                                       f'the study\'s {len(jobs)} models ({len(POINTS)} points '
                                       'share some)')
-
-
-def saved_results(logdir: str):
-  """(results, ceilings): every evaluated point's and shape point's ceiling file."""
-  results = read_point_files(logdir, POINTS)
-  if not results:
-    raise utils.CommandError(
-        f'no robustness results in {protocols.points_dir(logdir)}; evaluate first '
-        '(--mode=report)')
-  return results, read_point_files(logdir, CEILING_POINTS, '_ceiling')
 
 
 def point_statistics(results: Dict[str, dict]) -> Dict[str, dict]:
@@ -150,12 +131,12 @@ def figures(logdir: str, results: Dict[str, dict], ceilings: Dict[str, dict]
   return drawn
 
 
-def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE):
+def report(logdir: str, img_dir: str, readme: str, results: Dict[str, dict],
+           ceilings: Dict[str, dict], base=study_points.STUDY_BASE):
   """Draws Img/<figure point>.png (Fig1..7, linear, the shapes), Img/robustness_summary.png
-  and Img/shapes_summary.png and rewrites the README sections from the saved
-  results of every evaluated point and the ceiling files; returns the
-  provenance of each file read ({name: {'code', 'eval_seed', 'num_tasks'}})."""
-  results, ceilings = saved_results(logdir)
+  and Img/shapes_summary.png and rewrites the README sections from the
+  results of every evaluated point and the ceiling files, as
+  publish.checks.study_results read and checked them ({point: its file})."""
   stats = point_statistics(results)
   os.makedirs(img_dir, exist_ok=True)
   for name, draw in figures(logdir, results, ceilings).items():
@@ -188,7 +169,7 @@ def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE)
     first_seed = [n for n in POINTS if not n.endswith(SEED_SUFFIX)]
     shapes = (f'## Per shape, K={FIGURE_K}, {FINAL_STEP} steps\n\n'
               + shapes_table(stats, results) + '\n\n' if SHAPE_POINTS else '')
-    utils.atomic_write(os.path.join(results_dir, ALL_POINTS_TABLE),
+    fileio.atomic_write(os.path.join(results_dir, ALL_POINTS_TABLE),
                        '# Every point of the robustness study\n\n'
                        'Cells: median normalised MSE (95% interval), % of tasks fit well '
                        '(95% interval), diverged adaptations if any.\n\n'
@@ -197,7 +178,7 @@ def report(logdir: str, img_dir: str, readme: str, base=study_points.STUDY_BASE)
                        f'## The sweep, K={FIGURE_K}, {FINAL_STEP} steps\n\n'
                        + sweep_table(stats) + '\n\n' + shapes
                        + '## Every statistic\n\n' + details_table(stats, list(POINTS)) + '\n')
-  utils.update_readme(readme, sections)
+  readme_sections.update_readme(readme, sections)
   print(f'wrote the results of {len(stats)} points to {results_dir}, their figures to '
         f'{img_dir} and {len(sections)} README sections')
   # For the provenance check: a ceiling file's tasks are the first of its

@@ -8,8 +8,9 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
+from common import fileio
+from common import statistics
 import FunGenerator
-import utils
 from study.points import (AXES, ROLES, SECOND_SEED, SEED_RUNS, SEED_SUFFIX, SETTING_POINTS,
                           SHAPE_POINTS, sweep_name)
 from study.protocols import (BASELINE, EVAL_KS, FAMILY_FIT, FIGURE_K, FINAL_STEP, GOOD_NMSE,
@@ -26,7 +27,7 @@ FAMILY_FIT_LABEL = 'family fit to the K points'
 
 def task_errors(stem: str) -> Dict[str, Dict[str, np.ndarray]]:
   """{role: {protocol: per-task normalised MSE [B] after FINAL_STEP steps}} at FIGURE_K."""
-  rows = utils.read_csv(stem + '_tasks.csv')
+  rows = fileio.read_csv(stem + '_tasks.csv')
   return {role: {protocol: np.array([float(r[f'{role}_{protocol}_step{FINAL_STEP}'])
                                      for r in rows])
                  for protocol in protocols.MEASURED} for role in ROLES}
@@ -104,7 +105,7 @@ def stat_cell(row: dict) -> str:
   """Median nMSE (95% interval), % of tasks fit well (95% interval), and the
   number of diverged adaptations if any."""
   (low, high), (good_low, good_high) = row['median_ci95'], row['fraction_good_ci95']
-  text = (f"{utils.readable(row['median'])} ({utils.readable(low)}-{utils.readable(high)}), "
+  text = (f"{statistics.readable(row['median'])} ({statistics.readable(low)}-{statistics.readable(high)}), "
           f"{percent(row['fraction_good'])} ({100 * good_low:.0f}-{100 * good_high:.0f})")
   return text + (f", {row['n_diverged']} diverged" if row['n_diverged'] else '')
 
@@ -114,7 +115,7 @@ def count_cell(row: dict) -> str:
   low, high = row['fraction_good_ci95']
   good = round(row['fraction_good'] * row['n_tasks'])
   return (f"{good} of {row['n_tasks']} ({100 * low:.0f}-{100 * high:.0f}%), "
-          f"median {utils.readable(row['median'])}")
+          f"median {statistics.readable(row['median'])}")
 
 
 def model_rows(stats: Dict[str, dict], name: str, k: int = FIGURE_K) -> Dict[str, Callable]:
@@ -202,8 +203,8 @@ def details_table(stats: Dict[str, dict], names: List[str]) -> str:
         row = stats[name][k][role]
         for protocol in TABLE_PROTOCOLS:
           by_step = row['protocols'][protocol]
-          cells = [f"{utils.readable(c['mean_not_diverged'])} ± "
-                   f"{utils.readable(c['ci95_not_diverged'])}, {utils.readable(c['median'])}, "
+          cells = [f"{statistics.readable(c['mean_not_diverged'])} ± "
+                   f"{statistics.readable(c['ci95_not_diverged'])}, {statistics.readable(c['median'])}, "
                    f"{100 * c['fraction_good']:.0f}%" + (
                        f", {c['n_diverged']} diverged" if c['n_diverged'] else '')
                    for c in (by_step[str(s)] for s in REPORTED_STEPS)]
@@ -289,7 +290,7 @@ def same_tasks(logdir: str, name: str, role: str, protocol: str, num_tasks: int)
 
 def same_tasks_fit(logdir: str, name: str, protocol: str, num_tasks: int) -> dict:
   """nmse_statistics of the family fit on the first num_tasks tasks at FIGURE_K."""
-  rows = utils.read_csv(os.path.join(protocols.points_dir(logdir), name + '_tasks.csv'))
+  rows = fileio.read_csv(os.path.join(protocols.points_dir(logdir), name + '_tasks.csv'))
   return protocols.nmse_statistics(np.array([float(r[f'{FAMILY_FIT}_{protocol}'])
                                              for r in rows[:num_tasks]]))
 

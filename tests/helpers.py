@@ -11,8 +11,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:    # a test file run as a script (tests/test_golden.py)
   sys.path.insert(0, ROOT)
-import run_settings  # pylint: disable=wrong-import-position
-import utils  # pylint: disable=wrong-import-position
+from common import readme_sections
+from run import settings as run_settings  # pylint: disable=wrong-import-position
 
 # A run small enough to train in seconds; tests change what they need.
 TINY = run_settings.Settings(K=5, meta_batch_size=4, meta_iterations=40, hidden=(8, 8),
@@ -51,10 +51,10 @@ def assert_one_line_error(result, *fragments, code: int = None):
 def write_readme(path, sections=None):
   """A README with the markers of `sections` (default: every section a report
   writes), each holding 'old'."""
-  import regenerate  # pylint: disable=import-outside-toplevel
+  from publish import report_modes  # pylint: disable=import-outside-toplevel
   with open(path, 'w') as f:
-    f.write(''.join('{}\nold\n{}\n'.format(*utils.markers(name))
-                    for name in sections or regenerate.README_SECTIONS))
+    f.write(''.join('{}\nold\n{}\n'.format(*readme_sections.markers(name))
+                    for name in sections or report_modes.README_SECTIONS))
 
 
 def random_theta(sizes, rng, std=0.7):

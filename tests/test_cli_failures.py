@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-import checkpoints
+from run import checkpoints
 import helpers
 from helpers import assert_one_line_error
 import utils

@@ -16,13 +16,13 @@ import time
 import numpy as np
 import pytest
 
-import checkpoints
-import evaluation
+from run import checkpoints
+from run import evaluation
 import helpers
 from helpers import TINY, assert_one_line_error
-import interrupts
+from common import interrupts
+from run import training
 from study import ceiling as study_ceiling
-import training
 import utils
 tf = utils.quiet_tensorflow()
 
@@ -252,7 +252,7 @@ def test_a_wide_network_stops_within_seconds(tmp_path):
 SECOND_SIGNAL = """
 import os, signal, sys, threading, time
 sys.path.insert(0, '.')
-import interrupts
+from common import interrupts
 with interrupts.recording():
   for after in map(float, sys.argv[1:]):
     threading.Timer(after, os.kill, (os.getpid(), signal.SIGINT)).start()

@@ -10,12 +10,12 @@ import shutil
 import numpy as np
 
 from helpers import ROOT   # first: run as a script, this file needs ROOT on sys.path
-import checkpoints
-import evaluation
-import sampling
+from common import fileio
+from run import checkpoints
+from run import evaluation
+from run import sampling
 from study import points
 from study import protocols
-import utils
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'golden.json')
 GOLDEN_MODELS = ('paper/maml_K10_seed1', 'paper/maml_fo_K10_seed1', 'paper/oracle_K10_seed1',
@@ -40,7 +40,7 @@ def golden_numbers() -> dict:
 
 
 def test_a_few_checkpoints_give_their_golden_numbers():
-  golden = utils.read_json(GOLDEN)
+  golden = fileio.read_json(GOLDEN)
   for model, by_step in golden_numbers().items():
     for step, losses in by_step.items():
       np.testing.assert_allclose(losses, golden[model][step], rtol=1e-6, err_msg=model)
@@ -59,11 +59,11 @@ def test_a_shipped_paper_evaluation_is_reproduced_exactly(tmp_path):
   shipped = os.path.join(ROOT, 'logs', 'paper', 'maml_K5_seed2')
   copy = str(tmp_path / 'maml_K5_seed2')
   copy_checkpoint(shipped, copy)
-  before = utils.read_json(os.path.join(shipped, 'eval_K5.json'))
+  before = fileio.read_json(os.path.join(shipped, 'eval_K5.json'))
   settings = checkpoints.load_settings(copy)
   evaluation.evaluate(settings, copy, 5, before['num_tasks'], before['eval_seed'],
                       before['alpha'])
-  after = utils.read_json(os.path.join(copy, 'eval_K5.json'))
+  after = fileio.read_json(os.path.join(copy, 'eval_K5.json'))
   assert after['query'] == before['query'] and after['grid'] == before['grid']
   for name in ('eval_K5_tasks.csv', 'eval_K5.csv'):
     with open(os.path.join(shipped, name)) as f, open(os.path.join(copy, name)) as g:
@@ -73,12 +73,12 @@ def test_a_shipped_paper_evaluation_is_reproduced_exactly(tmp_path):
 def test_a_shipped_study_point_is_reproduced_exactly():
   """The lines point: its three models, both K, every protocol, the baseline's
   validated step size and the sign test, as in logs/robustness/points/linear.json."""
-  shipped = utils.read_json(os.path.join(ROOT, 'logs', 'robustness', 'points', 'linear.json'))
+  shipped = fileio.read_json(os.path.join(ROOT, 'logs', 'robustness', 'points', 'linear.json'))
   evaluations = protocols.evaluate_points([points.POINTS['linear']], os.path.join(ROOT, 'logs'),
                                           shipped['num_tasks'], shipped['eval_seed'])
-  assert utils.jsonable(protocols.summary(evaluations['linear'])) == shipped['results']
+  assert fileio.jsonable(protocols.summary(evaluations['linear'])) == shipped['results']
 
 
 if __name__ == '__main__':
-  utils.write_json(GOLDEN, golden_numbers())
+  fileio.write_json(GOLDEN, golden_numbers())
   print(f'wrote {GOLDEN}')

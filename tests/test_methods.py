@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
+from common import statistics
 import FunGenerator
-import utils
 from study import family_fit
 from study import protocols
 from study import tables
@@ -82,39 +82,39 @@ def test_study_step_size_rule_keeps_alpha_zero_when_every_step_hurts_the_median(
   errors[0.01][1:] = np.minimum(errors[0.01][1:], 0.7)
   errors[0.0] = np.where(np.arange(101) == 0, 50.0, before)
   assert np.mean(errors[0.01]) < np.mean(errors[0.0])
-  assert protocols.choose_step_size(errors) == 0.0
+  assert protocols.most_fit_step_size(errors) == 0.0
 
 
 def test_study_step_size_rule_counts_tasks_fit_well_then_the_median():
   good, bad = 0.01, 0.5
   errors = {0.0: np.array([bad, bad, bad, bad]), 0.001: np.array([good, good, bad, bad]),
             0.01: np.array([good, good, bad, np.inf]), 0.1: np.array([good, bad, bad, bad])}
-  assert protocols.choose_step_size(errors) == 0.001    # same count as 0.01, lower median
+  assert protocols.most_fit_step_size(errors) == 0.001    # same count as 0.01, lower median
   errors[0.1] = np.array([good, good, good, np.nan])
-  assert protocols.choose_step_size(errors) == 0.1
+  assert protocols.most_fit_step_size(errors) == 0.1
 
 
 @pytest.mark.parametrize('successes, n, expected', [
     (0, 10, (0.0, 0.2775)), (5, 10, (0.2366, 0.7634)), (10, 10, (0.7225, 1.0)),
     (81, 100, (0.7222, 0.8749))])
 def test_wilson_interval_on_known_cases(successes, n, expected):
-  np.testing.assert_allclose(utils.wilson_interval(successes, n), expected, atol=1e-4)
+  np.testing.assert_allclose(statistics.wilson_interval(successes, n), expected, atol=1e-4)
 
 
 def test_median_interval_covers_the_median_about_95_percent_of_the_time():
   rng = np.random.RandomState(3)
   hits = [lo <= math.log(2) <= hi for lo, hi in
-          (utils.median_interval(rng.exponential(size=200)) for _ in range(2000))]
+          (statistics.median_interval(rng.exponential(size=200)) for _ in range(2000))]
   assert 0.93 <= np.mean(hits) <= 0.98
-  lo, hi = utils.median_interval(np.arange(1.0, 101.0))   # order statistics 40 and 61
+  lo, hi = statistics.median_interval(np.arange(1.0, 101.0))   # order statistics 40 and 61
   assert (lo, hi) == (40.0, 61.0)
-  assert utils.median_interval(np.array([1.0, np.nan, np.inf]))[1] == np.inf
+  assert statistics.median_interval(np.array([1.0, np.nan, np.inf]))[1] == np.inf
 
 
 def test_rounded_to_interval():
-  assert utils.rounded_to_interval(0.5912, 0.0598) == '0.59 ± 0.06'
-  assert utils.rounded_to_interval(0.3512, 0.0123) == '0.351 ± 0.012'
-  assert utils.rounded_to_interval(2.4213, 0.204) == '2.4 ± 0.2'
+  assert statistics.rounded_to_interval(0.5912, 0.0598) == '0.59 ± 0.06'
+  assert statistics.rounded_to_interval(0.3512, 0.0123) == '0.351 ± 0.012'
+  assert statistics.rounded_to_interval(2.4213, 0.204) == '2.4 ± 0.2'
 
 
 def hand_made_stats(n_diverged: int) -> dict:

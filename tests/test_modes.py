@@ -8,12 +8,13 @@ import time
 from absl import flags
 import pytest
 
-import checkpoints
+from run import checkpoints
 import helpers
 from helpers import ROOT
+from common import fileio
 import Main
-import regenerate
-import run_settings
+from publish import report_modes
+from run import settings as run_settings
 import utils
 
 FLAGS = flags.FLAGS
@@ -58,11 +59,11 @@ def test_eval_uses_the_checkpoint_settings_and_its_own_flags(main, trained):
   logdir, path = trained
   base = ['--mode=eval', f'--logdir={logdir}', '--exp_name=m', '--num_eval_tasks=10']
   main(*base)                       # defaults: the trained K and alpha
-  stats = utils.read_json(os.path.join(path, 'eval_K5_10tasks.json'))
+  stats = fileio.read_json(os.path.join(path, 'eval_K5_10tasks.json'))
   assert stats['K'] == 5 and stats['alpha'] == 0.01 and len(stats['query']) == 11
   main(*base, '--eval_alpha=0.5', '--test_num_updates=3', '--eval_k=7')
   # Each change from the report's protocol is in the name: the report's files stay.
-  stats = utils.read_json(os.path.join(path, 'eval_K7_10tasks_alpha0.5_3steps.json'))
+  stats = fileio.read_json(os.path.join(path, 'eval_K7_10tasks_alpha0.5_3steps.json'))
   assert stats['alpha'] == 0.5 and len(stats['query']) == 4
   assert stats['settings']['test_num_updates'] == 3
   source = stats['sources'][0]
@@ -89,7 +90,7 @@ def test_report_refuses_model_flags_and_changes_nothing(main, tmp_path):
 def test_reproduce_writes_its_readme_and_figures_beside_its_checkpoints(main, tmp_path):
   FLAGS.unparse_flags()
   FLAGS(['Main.py', '--mode=reproduce', f'--logdir={tmp_path}'])
-  img_dir, readme = regenerate.reproduce_outputs(FLAGS.logdir, Main.if_given('img_dir'),
+  img_dir, readme = report_modes.reproduce_outputs(FLAGS.logdir, Main.if_given('img_dir'),
                                                  Main.if_given('readme'))
   assert img_dir == os.path.join(str(tmp_path), 'Img')
   assert readme == os.path.join(str(tmp_path), 'README.md')
@@ -110,14 +111,14 @@ def test_a_second_run_in_the_same_folder_stops_at_once(trained):
                                        f'{os.getpid()}); wait for it to end or choose another '
                                        '--exp_name/--logdir')
       assert time.time() - start < 30
-  assert utils.read_json(os.path.join(path, 'config.json'))['settings']['meta_iterations'] == 40
+  assert fileio.read_json(os.path.join(path, 'config.json'))['settings']['meta_iterations'] == 40
 
 
 def test_resume_keeps_history_honest(main, tmp_path):
   train = ['--mode=train', f'--logdir={tmp_path}', *TINY, '--save_interval=20']
   main(*train, '--meta_iterations=40')
   path = os.path.join(str(tmp_path), run_settings.experiment_name(Main.settings_from_flags()))
-  config = utils.read_json(os.path.join(path, 'config.json'))
+  config = fileio.read_json(os.path.join(path, 'config.json'))
   assert config['history'] == [{'start': 0, 'end': 40, 'beta': 0.001}]
   # Fewer iterations than the checkpoint holds: refused, nothing rewritten.
   with pytest.raises(utils.CommandError, match='already at iteration 40'):
@@ -125,10 +126,10 @@ def test_resume_keeps_history_honest(main, tmp_path):
   # A resume that diverges at once saves nothing, so the config is unchanged.
   with pytest.raises(utils.CommandError, match='non-finite'):
     main(*train, '--meta_iterations=400', '--resume', '--beta=1e30')
-  assert utils.read_json(os.path.join(path, 'config.json')) == config
+  assert fileio.read_json(os.path.join(path, 'config.json')) == config
   # Without --exp_name, resume finds the run although beta and the count changed.
   main(*train, '--meta_iterations=60', '--resume', '--beta=0.0005')
-  config = utils.read_json(os.path.join(path, 'config.json'))
+  config = fileio.read_json(os.path.join(path, 'config.json'))
   assert config['history'] == [{'start': 0, 'end': 40, 'beta': 0.001},
                                {'start': 40, 'end': 60, 'beta': 0.0005}]
   assert config['settings']['beta'] == 0.0005 and config['settings']['meta_iterations'] == 60
@@ -168,7 +169,7 @@ def read_only(trained, tmp_path):
   view.mkdir()
   mounted = subprocess.run(['mount', '--bind', '-o', 'ro', path, str(view)],
                            stderr=subprocess.DEVNULL).returncode == 0
-  if not mounted or utils.can_write(str(view)):
+  if not mounted or fileio.can_write(str(view)):
     if mounted:
       subprocess.run(['umount', str(view)])
     pytest.skip('no read-only bind mount here (needs root)')

@@ -5,14 +5,18 @@ import shutil
 
 import pytest
 
-import benchmark
-import checkpoints
-import evaluation
-import grouped
+from run import benchmark
+from run import checkpoints
+from run import evaluation
+from run import scheduler
 import helpers
 from helpers import ROOT
-import paper
-import regenerate
+from common import fileio
+from common import statistics
+from paper import models as paper_models
+from paper import report as paper_report
+from publish import report_modes
+from publish import timing
 from study import protocols as study_protocols
 from study import report as study_report
 import utils
@@ -20,7 +24,7 @@ SUBSET = ('maml_K5_seed1', 'maml_K10_seed1', 'pretrain_K10_seed1')
 
 
 def test_report_from_shipped_checkpoints(tmp_path, monkeypatch):
-  monkeypatch.setattr(paper, 'EVAL_KS', (5, 10))     # figure 2 needs both
+  monkeypatch.setattr(paper_models, 'EVAL_KS', (5, 10))     # figure 2 needs both
   shipped = os.path.join(ROOT, 'logs', 'paper')
   for name in SUBSET:
     source = os.path.join(shipped, name)
@@ -33,7 +37,7 @@ def test_report_from_shipped_checkpoints(tmp_path, monkeypatch):
                     '<!-- paper_findings -->\n<!-- /paper_findings -->\n'
                     '<!-- paper_training_time -->\n<!-- /paper_training_time -->\n')
   img = tmp_path / 'img'
-  paper.write_report(paper.evaluate_all(str(tmp_path), num_tasks=30, eval_seed=5),
+  paper_report.write_report(paper_models.evaluate_all(str(tmp_path), num_tasks=30, eval_seed=5),
                      str(tmp_path), str(img), str(readme))
 
   assert sorted(os.listdir(str(img))) == ['families.png', 'meta_minimize.png', 'meta_objective.png',
@@ -43,9 +47,9 @@ def test_report_from_shipped_checkpoints(tmp_path, monkeypatch):
   with open(tmp_path / 'paper' / 'maml_K5_seed1' / 'eval_K5.json') as f:
     stats = json.load(f)
   assert stats['num_tasks'] == 30
-  assert paper.table2_cell(stats['query'][1]) in text
-  with open(tmp_path / 'paper' / paper.ALL_MODELS_TABLE) as f:
-    assert utils.summary_text(stats['query'][1]) in f.read()    # every model, linked
+  assert paper_report.table2_cell(stats['query'][1]) in text
+  with open(tmp_path / 'paper' / paper_report.ALL_MODELS_TABLE) as f:
+    assert statistics.summary_text(stats['query'][1]) in f.read()    # every model, linked
   with open(tmp_path / 'paper' / 'pretrain_K10_seed1' / 'alpha_selection_K5.json') as f:
     selection = json.load(f)
   grid, n_nonfinite = selection['grid'], selection['n_nonfinite']
@@ -59,41 +63,41 @@ def test_report_from_shipped_checkpoints(tmp_path, monkeypatch):
 def test_the_performance_sections_read_their_records():
   """The benchmark table shows the grouped rows it finds; the reproduce sentence
   sums the parts it is given."""
-  results = utils.read_json(os.path.join(ROOT, 'logs', 'benchmark.json'))
+  results = fileio.read_json(os.path.join(ROOT, 'logs', 'benchmark.json'))
   table = benchmark.benchmark_table(results)
-  key = benchmark.benchmark_key('maml', grouped.GROUP_SIZE)
+  key = benchmark.benchmark_key('maml', scheduler.GROUP_SIZE)
   assert key in results
-  assert (f'grouped meta-training, MAML: {grouped.WORKERS} groups of {grouped.GROUP_SIZE} models '
+  assert (f'grouped meta-training, MAML: {scheduler.WORKERS} groups of {scheduler.GROUP_SIZE} models '
           f'at once | {results[key]:.0f} model-it/s') in table
   assert 'groups of 1 model at once' in table
   record = {'seconds': {'report': 180, 'ceiling': 120, 'training': 600}, 'total_seconds': 900,
             'models_trained': 145, 'workers': 2, 'cpu_count': 2}
   took = ('`make reproduce` took 15.0 minutes of wall time (training 10.0, ceiling 2.0, report '
           '3.0 minutes; 145 models trained, 2 workers on 2 cores), from `r.json`.')
-  assert benchmark.reproduce_text(record, 'r.json') == (
+  assert timing.reproduce_text(record, 'r.json') == (
       took + ' That run did not record checkpoint digests.')
   record['checkpoints'] = {'a': {'identical': True}, 'b': {'identical': False}}
-  assert benchmark.reproduce_text(record, 'r.json') == (
+  assert timing.reproduce_text(record, 'r.json') == (
       took + ' 1 of 2 retrained checkpoints are identical to the shipped ones (SHA-256 of their '
       'data, in the same file).')
-  record = {'seconds': dict(zip(benchmark.REPORT_PARTS, (4, 30, 20, 150, 16))),
+  record = {'seconds': dict(zip(timing.REPORT_PARTS, (4, 30, 20, 150, 16))),
             'total_seconds': 220, 'workers': 2, 'cpu_count': 2, 'num_eval_tasks': 600}
-  assert benchmark.report_text(record, 't.json') == (
+  assert timing.report_text(record, 't.json') == (
       '`make figures` took 3.7 minutes of wall time on its last run (start-up 4, paper '
       'evaluation 30, paper figures and tables 20, study evaluation 150, study figures and '
       'tables 16 seconds; 2 workers on 2 cores, 600 tasks per evaluation), from `t.json`; '
       'the aim of 2 minutes is not met.')
   record['total_seconds'] = 120
-  assert benchmark.report_text(record, 't.json').endswith('the aim of 2 minutes is met.')
+  assert timing.report_text(record, 't.json').endswith('the aim of 2 minutes is met.')
 
 
 def test_report_times_its_parts_into_its_record_and_the_readme(main, tmp_path, monkeypatch):
-  """regenerate.report's wiring: each part timed in order, the record written, the README
+  """report_modes.report's wiring: each part timed in order, the record written, the README
   sentence rewritten from it (the parts themselves are stubs here)."""
   calls = []
-  for module, name in ((paper, 'evaluate_all'), (paper, 'write_report'),
+  for module, name in ((paper_models, 'evaluate_all'), (paper_report, 'write_report'),
                        (study_protocols, 'evaluate'), (study_report, 'report'),
-                       (regenerate, 'checked_inputs')):
+                       (report_modes, 'checked_inputs')):
     monkeypatch.setattr(module, name,
                         lambda *a, _name=name, **k: calls.append(_name) or (None, ({}, {})))
   readme = tmp_path / 'README.md'
@@ -102,14 +106,14 @@ def test_report_times_its_parts_into_its_record_and_the_readme(main, tmp_path, m
        f'--readme={readme}', '--num_eval_tasks=7')
   # Both evaluations, then the checks of every input, then the drawing.
   assert calls == ['evaluate_all', 'evaluate', 'checked_inputs', 'write_report', 'report']
-  record = utils.read_json(str(tmp_path / regenerate.REPORT_RECORD))
-  assert set(record['seconds']) == set(benchmark.REPORT_PARTS)
+  record = fileio.read_json(str(tmp_path / report_modes.REPORT_RECORD))
+  assert set(record['seconds']) == set(timing.REPORT_PARTS)
   assert record['total_seconds'] == pytest.approx(sum(record['seconds'].values()))
   assert record['num_eval_tasks'] == 7
   text = readme.read_text()
   assert 'old\n<!-- /report_time -->' not in text
-  assert benchmark.report_text(record, str(tmp_path / regenerate.REPORT_RECORD)) in text
-  assert benchmark.costs_text(record, None) in text
+  assert timing.report_text(record, str(tmp_path / report_modes.REPORT_RECORD)) in text
+  assert timing.costs_text(record, None) in text
 
 
 def test_one_figure_is_redrawn_alone_from_the_saved_results(main, tmp_path):

@@ -4,12 +4,12 @@ hold each statement and its comparison words to the results files, so that a
 retrain followed by `make figures` cannot leave a stale claim standing."""
 import os
 
-import grouped
+from run import scheduler
 from helpers import ROOT
+from common import fileio
 import Main
 from study import points
 from study import protocols
-import utils
 
 PAPER = os.path.join(ROOT, 'logs', 'paper')
 POINTS = os.path.join(ROOT, 'logs', 'robustness', 'points')
@@ -18,11 +18,11 @@ PERIODIC = ('Fig1', 'Fig2', 'Fig3', 'Fig4', 'Fig5', 'Fig6', 'Fig7')
 
 
 def query(name, k=5):
-  return utils.read_json(os.path.join(PAPER, name, f'eval_K{k}.json'))['query']
+  return fileio.read_json(os.path.join(PAPER, name, f'eval_K{k}.json'))['query']
 
 
 def result(name):
-  return utils.read_json(os.path.join(POINTS, name + '.json'))
+  return fileio.read_json(os.path.join(POINTS, name + '.json'))
 
 
 def row(name, role='maml', protocol='in_range', k=10, step=20):
@@ -38,7 +38,7 @@ def fit_good(name, protocol='in_range'):
 
 
 def ceiling(name, protocol='in_range'):
-  data = utils.read_json(os.path.join(POINTS, name + '_ceiling.json'))
+  data = fileio.read_json(os.path.join(POINTS, name + '_ceiling.json'))
   return data['statistics'][protocol]['fraction_good']
 
 
@@ -131,10 +131,10 @@ def read(path):
 
 
 def test_the_performance_prose_states_the_grouping_the_code_uses():
-  """The group size and the worker count in docs/PERFORMANCE.md are grouped.py's."""
+  """The group size and the worker count in docs/PERFORMANCE.md are scheduler.py's."""
   text = read('docs/PERFORMANCE.md')
-  assert f'`maml.GroupedMAML` of up to {grouped.GROUP_SIZE} models' in text
-  assert grouped.WORKERS == 2 and 'Two groups train at once' in text
+  assert f'`maml.GroupedMAML` of up to {scheduler.GROUP_SIZE} models' in text
+  assert scheduler.WORKERS == 2 and 'Two groups train at once' in text
 
 
 def test_the_regeneration_prose_states_the_study_protocol():

@@ -11,10 +11,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-import evaluation
+from run import evaluation
 from helpers import random_tasks, random_theta
-import run_settings
-import sampling
+from run import sampling
+from run import settings as run_settings
 import utils
 tf = utils.quiet_tensorflow()
 import maml  # pylint: disable=wrong-import-position
@@ -147,7 +147,7 @@ def test_training_op_is_adam_on_the_reference_meta_gradient(objective, num_updat
 
 
 @pytest.mark.parametrize('objective, num_updates, first_order', TRAINING_CASES)
-def test_grouped_training_op_is_adam_on_each_models_reference(objective, num_updates,
+def test_scheduler_training_op_is_adam_on_each_models_reference(objective, num_updates,
                                                                 first_order):
   """GroupedMAML.train_op with two models (own theta, own tasks): each model's
   row follows numpy Adam on its own reference meta-gradient."""

@@ -7,14 +7,16 @@ import re
 import numpy as np
 import pytest
 
-import evaluation
-import grouped
 import FunGenerator
+from run import evaluation
+from run import scheduler
 import helpers
-import run_settings
+from common import fileio
+from publish import checks
+from run import settings as run_settings
+from study import findings
 from study import points
 from study import protocols
-from study import findings
 from study import report
 from study import tables
 import utils
@@ -138,18 +140,19 @@ def test_point_training_and_report(tmp_path, monkeypatch):
   for module in (report, tables):
     monkeypatch.setattr(module, 'SHAPE_POINTS', ())
   logdir = str(tmp_path / 'logs')
-  grouped.train_models(points.training_jobs(list(registry), logdir, BASE), print_interval=100,
+  scheduler.train_models(points.training_jobs(list(registry), logdir, BASE), print_interval=100,
                        save_interval=100)
   readme = tmp_path / 'README.md'
   helpers.write_readme(str(readme), ['robustness_boundary', 'robustness_verdicts',
                                       'robustness_training_time'])
   img = tmp_path / 'img'
   protocols.evaluate(logdir, num_tasks=20, seed=4, base=BASE)
-  report.report(logdir, str(img), str(readme), base=BASE)
+  results, ceilings, _ = checks.study_results(logdir, BASE)
+  report.report(logdir, str(img), str(readme), results, ceilings, base=BASE)
 
   assert sorted(os.listdir(str(img))) == ['Fig1.png', 'robustness_summary.png']
   assert '\nold\n' not in readme.read_text()
-  saved = utils.read_json(os.path.join(logdir, 'robustness', 'points', 'amplitude_10.json'))
+  saved = fileio.read_json(os.path.join(logdir, 'robustness', 'points', 'amplitude_10.json'))
   assert set(saved['sources']) == set(points.ROLES)
   assert saved['sources']['maml']['step'] == BASE.meta_iterations
   assert saved['results']['10']['maml']['alpha'] == BASE.alpha     # MAML adapts with its alpha
@@ -162,12 +165,12 @@ def test_point_training_and_report(tmp_path, monkeypatch):
     details = f.read().split('## Every statistic')[1]
   assert len(details.splitlines()) == 4 + len(registry) * 3 * 2 * len(protocols.MEASURED)
   # The per-task file holds each task's parameters and the family fit's errors.
-  rows = utils.read_csv(os.path.join(logdir, 'robustness', 'points', 'amplitude_10_tasks.csv'))
+  rows = fileio.read_csv(os.path.join(logdir, 'robustness', 'points', 'amplitude_10_tasks.csv'))
   assert len(rows) == 20 and 0.1 <= float(rows[0]['amplitude']) <= 10
   assert float(rows[0]['family_fit_in_range']) < 1e-6     # noise-free sinusoids: exact
   # Fig1 and amplitude_5 are one distribution: the same numbers.
-  first = utils.read_json(os.path.join(logdir, 'robustness', 'points', 'Fig1.json'))
-  same = utils.read_json(os.path.join(logdir, 'robustness', 'points', 'amplitude_5.json'))
+  first = fileio.read_json(os.path.join(logdir, 'robustness', 'points', 'Fig1.json'))
+  same = fileio.read_json(os.path.join(logdir, 'robustness', 'points', 'amplitude_5.json'))
   assert first['results'] == same['results']
 
 
@@ -219,6 +222,6 @@ def test_step_size_rule_prefers_fewer_diverged_tasks_then_lower_mean():
   nan = float('nan')
   errors = {0.0: np.array([1.0, 1.0, 1.0]), 0.01: np.array([0.1, 0.1, nan]),
             0.1: np.array([0.5, 0.5, 0.5]), 0.3: np.array([0.4, 0.6, 0.6])}
-  assert evaluation.choose_step_size(errors) == 0.1
+  assert evaluation.lowest_mean_step_size(errors) == 0.1
   errors[0.01] = np.array([0.1, 0.1, 0.2])
-  assert evaluation.choose_step_size(errors) == 0.01
+  assert evaluation.lowest_mean_step_size(errors) == 0.01

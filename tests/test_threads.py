@@ -7,10 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-import checkpoints
-import evaluation
+from run import checkpoints
+from run import evaluation
 from helpers import ROOT
-import sampling
+from run import sampling
 import utils
 
 PAPER = os.path.join(ROOT, 'logs', 'paper')

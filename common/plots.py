@@ -2,7 +2,7 @@
 import dataclasses
 import math
 import os
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import matplotlib
 matplotlib.use('Agg')
@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 from matplotlib import ticker  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
-import interrupts  # pylint: disable=wrong-import-position
-import utils  # pylint: disable=wrong-import-position
+from common import fileio
+from common import interrupts  # pylint: disable=wrong-import-position
 
 STEP_STYLES = {0: ':', 1: '--'}   # later steps: solid
 PANEL_SIZE = (3.6, 2.8)
@@ -94,7 +94,7 @@ def dashboard(path: str, title: str, curve, stats: List[dict], panels: List[Pane
   Args:
     curve: (iterations [N], pre-update loss [N], post-update loss [N]) as
       training recorded them, or None if there is no record.
-    stats: the per-step query statistics of the evaluation (utils.loss_statistics),
+    stats: the per-step query statistics of the evaluation (statistics.loss_statistics),
       or None if it was not evaluated.
     panels: tasks to draw, with predictions after each of `steps`.
   """
@@ -154,7 +154,7 @@ def learning_curves(path: str, panels: Dict[str, Dict[str, List[dict]]],
 
   Args:
     panels: {panel title: {model label: [per-step statistics of each seed]}},
-      statistics as utils.loss_statistics writes them.
+      statistics as statistics.loss_statistics writes them.
     references: {panel title: {label: {step: published mean}}}, drawn as
       crosses on the top row.
   """
@@ -210,10 +210,10 @@ def save(fig, path):
 
 
 def write_figure(fig, path: str, **options):
-  """fig.savefig(path), whole or not at all (utils.atomic_open): a full disk
+  """fig.savefig(path), whole or not at all (fileio.atomic_open): a full disk
   mid-write keeps the old figure and names the file."""
   interrupts.check()    # a signal stops before the next figure is written
-  with utils.atomic_open(path, 'wb') as f:
+  with fileio.atomic_open(path, 'wb') as f:
     fig.savefig(f, format=os.path.splitext(path)[1][1:] or 'png', **options)
 
 

@@ -10,6 +10,7 @@ from typing import Iterable, Tuple
 
 import numpy as np
 
+from common import fileio
 import FunGenerator
 import utils
 from utils import CommandError
@@ -49,7 +50,7 @@ class Settings:
   iterations_per_run: int = 100    # meta-iterations per session.run
 
   def to_json(self) -> dict:
-    return utils.jsonable(dataclasses.asdict(self))
+    return fileio.jsonable(dataclasses.asdict(self))
 
   @classmethod
   def from_json(cls, data: dict) -> 'Settings':
@@ -59,10 +60,11 @@ class Settings:
     check_keys('settings', data, [f.name for f in dataclasses.fields(cls)])
     check_keys('ranges', data['ranges'],
                [f.name for f in dataclasses.fields(FunGenerator.TaskRanges)])
-    for key, allowed, test in SETTINGS_RULES:
-      value = data['ranges'][key] if key in RANGE_KEYS else data[key]
-      if not test(value):
-        raise ValueError(f'{key}={value!r}: {allowed}')
+    stored = {**data, **data['ranges']}
+    for keys, allowed, test in RULES:
+      for key in keys:
+        if key in stored and not test(stored[key]):   # flags-only keys are not stored
+          raise ValueError(f'{key}={stored[key]!r}: {allowed}')
     ranges = FunGenerator.TaskRanges(**{
         k: tuple(v) if isinstance(v, list) else v for k, v in data['ranges'].items()})
     return cls(**{**data, 'hidden': tuple(data['hidden']), 'ranges': ranges})
@@ -95,25 +97,31 @@ METHODS = ('maml', 'pretrain', 'oracle')
 SEED_LIMIT = 2 ** 32        # numpy's RandomState takes seeds in [0, 2^32)
 MAX_UNROLLED_STEPS = 1000   # building the static graph takes about a second per 10 steps
 RANGE_KEYS = tuple(f.name for f in dataclasses.fields(FunGenerator.TaskRanges))
-# config.json's values: (key, what is allowed, the test), as the flags that set them.
-SETTINGS_RULES = (
-    ('method', f'one of {", ".join(METHODS)}', lambda v: v in METHODS),
-    ('family', f'one of {", ".join(sorted(FunGenerator.FAMILIES))}',
+# The bounds of every setting, in the order they are checked: (keys, what is
+# allowed, the test). from_json checks config.json's values with it, Main.py
+# the flags of the same names (and the flags-only counts and seeds here).
+RULES = (
+    (('method',), f'one of {", ".join(METHODS)}', lambda v: v in METHODS),
+    (('family',), f'one of {", ".join(sorted(FunGenerator.FAMILIES))}',
      lambda v: isinstance(v, str) and v in FunGenerator.FAMILIES),
-    ('first_order', 'true or false', lambda v: isinstance(v, bool)),
-    *((key, 'an integer >= 1', is_int) for key in ('K', 'meta_batch_size', 'meta_iterations',
-                                                    'iterations_per_run')),
-    *((key, f'an integer in [1, {MAX_UNROLLED_STEPS}]',
-       lambda v: is_int(v, high=MAX_UNROLLED_STEPS)) for key in ('num_updates',
-                                                                 'test_num_updates')),
-    *((key, 'a finite number > 0', lambda v: is_number(v) and v > 0) for key in ('alpha',
-                                                                                 'beta')),
-    ('hidden', 'a non-empty list of integers >= 1',
+    (('first_order',), 'true or false', lambda v: isinstance(v, bool)),
+    (('K', 'meta_batch_size', 'meta_iterations', 'iterations_per_run', 'num_eval_tasks',
+      'print_interval', 'save_interval', 'benchmark_repeats', 'workers'), 'an integer >= 1',
+     is_int),
+    (('num_updates', 'test_num_updates'), f'an integer >= 1 and at most {MAX_UNROLLED_STEPS} '
+     'inner steps (each is unrolled in the static graph, about a second to build per 10 steps)',
+     lambda v: is_int(v, high=MAX_UNROLLED_STEPS)),
+    (('alpha', 'beta', 'eval_alpha', 'benchmark_seconds'), 'a finite number > 0',
+     lambda v: is_number(v) and v > 0),
+    (('hidden',), 'at least one hidden layer size, integers >= 1 (e.g. 40,40)',
      lambda v: isinstance(v, list) and v and all(map(is_int, v))),
-    ('seed', f'an integer in [0, {SEED_LIMIT - 1}]', lambda v: is_int(v, 0, SEED_LIMIT - 1)),
-    *((key, 'a pair [min, max] of finite numbers, min <= max', is_range)
-      for key in RANGE_KEYS if key != 'noise_std'),
-    ('noise_std', 'a finite number >= 0', lambda v: is_number(v) and v >= 0),
+    (('eval_k',), 'integers >= 1 (e.g. 5,10,20)',
+     lambda v: isinstance(v, list) and all(map(is_int, v))),
+    (('seed', 'eval_seed'), f'an integer in [0, {SEED_LIMIT - 1}]',
+     lambda v: is_int(v, 0, SEED_LIMIT - 1)),
+    (tuple(key for key in RANGE_KEYS if key != 'noise_std'),
+     'a pair [min, max] of finite numbers, min <= max', is_range),
+    (('noise_std',), 'a finite number >= 0', lambda v: is_number(v) and v >= 0),
 )
 
 
@@ -267,3 +275,10 @@ def require_memory(what: str, need: int, flags_to_lower: str):
         f'{what} would need about {utils.readable_bytes(need)} of memory and this process '
         f'can have {utils.readable_bytes(available)} (free memory, within any ulimit -v); ask '
         f'for less ({flags_to_lower})')
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+  """One model to train: its settings and its checkpoint folder."""
+  settings: Settings
+  path: str

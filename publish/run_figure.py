@@ -7,23 +7,15 @@ import os
 
 import numpy as np
 
-import evaluation
-import plots
-import sampling
-from run_settings import Settings
+from common import fileio
+from common import plots
+from run import evaluation
+from run import sampling
+from run.settings import Settings
 import utils
 tf = utils.quiet_tensorflow()
 
-PLOT_STEPS = (0, 1, 10)   # the steps an adaptation figure shows
 NUM_PLOT_TASKS = 3
-
-
-def grid_predictions(settings: Settings, path: str, tasks, alpha: float,
-                     graphs: evaluation.TestGraphs = None) -> np.ndarray:
-  """Predictions on the dense grid after 0..S steps, [S + 1, B, GRID_POINTS]."""
-  with evaluation.restored(settings, path, graphs) as (sess, model):
-    return plots.as_2d(evaluation.adapted_predictions(sess, model, tasks, alpha,
-                                                      ('grid',))['grid'])
 
 
 def training_curve(path: str):
@@ -51,15 +43,15 @@ def plot(settings: Settings, path: str, k: int, seed: int, alpha: float, figure:
   steps (if evaluated with this protocol: <results_name>.json) and a few
   held-out tasks before and after 1 and 10 steps."""
   tasks = sampling.evaluation_tasks(settings, k, NUM_PLOT_TASKS, seed)
-  predictions = grid_predictions(settings, path, tasks, alpha)
+  predictions = evaluation.grid_predictions(settings, path, tasks, alpha)
   panels = [plots.Panel(tasks, b, predictions[:, b], f'{settings.method}, K={k}')
             for b in range(NUM_PLOT_TASKS)]
   results = os.path.join(path, results_name + '.json')
   try:
-    stats = utils.read_json(results)['query'] if os.path.exists(results) else None
+    stats = fileio.read_json(results)['query'] if os.path.exists(results) else None
   except (OSError, ValueError, KeyError, TypeError) as e:
     raise utils.CommandError(f'{results} is unreadable ({type(e).__name__}: {e}); rewrite it '
                              'with --mode=eval and the same flags')
   plots.dashboard(figure, f'{os.path.basename(path)}, tested with K={k}', training_curve(path),
-                  stats, panels, PLOT_STEPS)
+                  stats, panels, evaluation.PLOT_STEPS)
   print(f'wrote {figure}')

@@ -11,12 +11,14 @@ import signal
 
 import pytest
 
-import benchmark
-import checkpoints
-import evaluation
+from run import benchmark
+from run import checkpoints
+from run import evaluation
 import helpers
 from helpers import ROOT, assert_one_line_error
-import run_settings
+from common import fileio
+from common import readme_sections
+from run import settings as run_settings
 import utils
 
 SHIPPED = os.path.join(ROOT, 'logs')
@@ -30,7 +32,7 @@ def shipped(tmp_path_factory):
   logdir = str(root / 'logs')
   shutil.copytree(SHIPPED, logdir, ignore=shutil.ignore_patterns('.lock', 'retrained'))
   shutil.copy(os.path.join(ROOT, 'README.md'), str(root / 'README.md'))
-  for doc in utils.LINKED_DOCS:      # they hold some of the README's sections
+  for doc in readme_sections.LINKED_DOCS:      # they hold some of the README's sections
     os.makedirs(str(root / os.path.dirname(doc)), exist_ok=True)
     shutil.copy(os.path.join(ROOT, doc), str(root / doc))
   return logdir
@@ -80,7 +82,7 @@ def test_an_evaluation_of_another_protocol_never_replaces_the_reports_files(main
        '--num_eval_tasks=5', '--eval_k=5')
   after = {name: (paper / 'm' / name).read_bytes() for name in before}
   assert after == before
-  stats = utils.read_json(str(paper / 'm' / 'eval_K5_5tasks_alpha1e+300.json'))
+  stats = fileio.read_json(str(paper / 'm' / 'eval_K5_5tasks_alpha1e+300.json'))
   assert stats['alpha'] == 1e300 and stats['num_tasks'] == 5
   assert (paper / 'm' / 'eval_K5_5tasks_alpha1e+300_tasks.csv').exists()
 
@@ -93,8 +95,8 @@ def test_an_evaluation_of_the_reports_protocol_keeps_files_that_hold_its_results
   folder = tmp_path / 'paper' / 'm'
   shutil.copytree(os.path.join(SHIPPED, 'paper', 'maml_K10_seed1'), str(folder),
                   ignore=shutil.ignore_patterns('.lock'))
-  written = utils.read_json(str(folder / 'eval_K5.json'))
-  utils.write_json(str(folder / 'eval_K5.json'), {    # as if evaluated here by earlier code
+  written = fileio.read_json(str(folder / 'eval_K5.json'))
+  fileio.write_json(str(folder / 'eval_K5.json'), {    # as if evaluated here by earlier code
       **written, 'sources': [checkpoints.checkpoint_source(str(folder))],
       'code': 'an earlier version'})
   before = {name: (folder / name).read_bytes() for name in os.listdir(str(folder))}
@@ -107,7 +109,7 @@ def test_an_evaluation_of_the_reports_protocol_keeps_files_that_hold_its_results
     f.truncate(100)
   evaluate()
   assert (folder / 'eval_K5_tasks.csv').read_bytes() == before['eval_K5_tasks.csv']
-  assert utils.read_json(str(folder / 'eval_K5.json'))['code'] == utils.code_version()
+  assert fileio.read_json(str(folder / 'eval_K5.json'))['code'] == utils.code_version()
 
 
 def test_a_mixed_set_is_refused_naming_the_odd_files(main, shipped, tmp_path):
@@ -176,7 +178,7 @@ def test_figure_refuses_a_missing_file_instead_of_leaving_the_model_out(main, sh
 
 
 def swapped(text, name):
-  begin, end = utils.markers(name)
+  begin, end = readme_sections.markers(name)
   return text.replace(begin, '@').replace(end, begin).replace('@', end)
 
 
@@ -223,7 +225,7 @@ def test_a_benchmark_of_other_settings_never_replaces_the_published_one(tmp_path
   other = run_settings.Settings(K=5, hidden=(100, 100))
   assert benchmark.results_file('logs', other) == os.path.join('logs',
                                                                'benchmark_K5_hidden100x100.json')
-  record = utils.read_json(os.path.join(SHIPPED, 'benchmark.json'))
+  record = fileio.read_json(os.path.join(SHIPPED, 'benchmark.json'))
   assert benchmark.published_table(record, 'b.json') == benchmark.benchmark_table(record)
   with pytest.raises(utils.CommandError, match='b.json was measured with other model settings'):
     benchmark.published_table({**record, 'settings': other.to_json()}, 'b.json')

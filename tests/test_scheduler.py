@@ -1,4 +1,4 @@
-"""Grouped training (grouped.py) against the same models trained alone."""
+"""Grouped training (scheduler.py) against the same models trained alone."""
 import dataclasses
 import os
 import signal
@@ -8,12 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-import checkpoints
-import evaluation
-import grouped
+from run import checkpoints
+from run import evaluation
+from run import scheduler
 import helpers
-import run_settings
-import training
+from common import fileio
+from run import settings as run_settings
+from run import training
 import utils
 tf = utils.quiet_tensorflow()
 import maml  # pylint: disable=wrong-import-position
@@ -28,7 +29,7 @@ INTERVALS = {'print_interval': 100, 'save_interval': 100}
 
 
 def jobs(logdir, models=MODELS):
-  return [grouped.Job(settings, os.path.join(logdir, name)) for name, settings in models.items()]
+  return [run_settings.Job(settings, os.path.join(logdir, name)) for name, settings in models.items()]
 
 
 def checkpoint_tensors(path):
@@ -43,7 +44,7 @@ def trained(tmp_path_factory):
   together, alone = (str(tmp_path_factory.mktemp(name)) for name in ('grouped', 'solo'))
   # Two more MAML models so that the MAML group has three and workers overlap.
   extra = {f'maml_seed{seed}_extra': dataclasses.replace(TINY, seed=seed) for seed in (5, 6)}
-  grouped.train_models(jobs(together, {**MODELS, **extra}), workers=2, **INTERVALS)
+  scheduler.train_models(jobs(together, {**MODELS, **extra}), workers=2, **INTERVALS)
   for job in jobs(alone):
     training.train(job.settings, job.path, **INTERVALS)
   return together, alone
@@ -53,7 +54,7 @@ def test_plan_groups_by_graph_and_splits_large_groups(tmp_path):
   models = {f'm{seed}': dataclasses.replace(TINY, seed=seed) for seed in range(5)}
   models['pretrain'] = dataclasses.replace(TINY, method='pretrain')
   models['K10'] = dataclasses.replace(TINY, K=10)
-  groups = grouped.plan(jobs(str(tmp_path), models), group_size=3)
+  groups = scheduler.plan(jobs(str(tmp_path), models), group_size=3)
   names = sorted(sorted(os.path.basename(j.path) for j in g) for g in groups)
   assert names == [['K10'], ['m0', 'm1', 'm2'], ['m3', 'm4'], ['pretrain']]
 
@@ -71,7 +72,7 @@ def test_initial_theta_is_the_solo_models(tmp_path):
     np.testing.assert_array_equal(together[name], alone[name])
 
 
-def test_grouped_checkpoints_match_the_models_trained_alone(trained):
+def test_scheduler_checkpoints_match_the_models_trained_alone(trained):
   """Same variables (names, shapes, dtypes), same step, and theta and Adam's
   slots equal to float32 tolerance after 200 iterations."""
   together, alone = trained
@@ -86,7 +87,7 @@ def test_grouped_checkpoints_match_the_models_trained_alone(trained):
                                  err_msg=f'{name} {variable}')
 
 
-def test_grouped_folders_hold_what_a_solo_run_writes(trained):
+def test_scheduler_folders_hold_what_a_solo_run_writes(trained):
   together, alone = trained
   for name, settings in MODELS.items():
     path = os.path.join(together, name)
@@ -94,7 +95,7 @@ def test_grouped_folders_hold_what_a_solo_run_writes(trained):
     assert saved == settings
     assert history == checkpoints.read_config(os.path.join(alone, name))[1]
     assert len(tf.train.get_checkpoint_state(path).all_model_checkpoint_paths) == 2
-    record = utils.read_json(os.path.join(path, 'training_seconds.json'))
+    record = fileio.read_json(os.path.join(path, 'training_seconds.json'))
     assert record['seconds'] * record['models_in_group'] == pytest.approx(
         record['group_seconds'])
     assert [p for p in os.listdir(path) if p.startswith('events.')]
@@ -106,10 +107,10 @@ def test_grouped_folders_hold_what_a_solo_run_writes(trained):
 def test_a_finished_group_is_skipped_and_a_longer_one_resumes_exactly(trained, tmp_path):
   """Training to 100 then asking for 200 gives the 200-iteration checkpoints exactly."""
   together, _ = trained
-  assert grouped.train_models(jobs(together), **INTERVALS) == {}
+  assert scheduler.train_models(jobs(together), **INTERVALS) == {}
   half = {name: dataclasses.replace(s, meta_iterations=100) for name, s in MODELS.items()}
-  grouped.train_models(jobs(str(tmp_path), half), **INTERVALS)
-  records = grouped.train_models(jobs(str(tmp_path)), **INTERVALS)
+  scheduler.train_models(jobs(str(tmp_path), half), **INTERVALS)
+  records = scheduler.train_models(jobs(str(tmp_path)), **INTERVALS)
   assert len(records) == len(MODELS)
   for name in MODELS:
     resumed = checkpoint_tensors(os.path.join(str(tmp_path), name))
@@ -122,10 +123,11 @@ def test_a_finished_group_is_skipped_and_a_longer_one_resumes_exactly(trained, t
 INTERRUPTED = """
 import sys
 sys.path.insert(0, 'tests')    # where this file and its helpers are
-import grouped, utils
-from test_grouped import jobs, LONG
+from run import scheduler
+import utils
+from test_scheduler import jobs, LONG
 try:
-  grouped.train_models(jobs(sys.argv[1], LONG), print_interval=10, save_interval=10 ** 6)
+  scheduler.train_models(jobs(sys.argv[1], LONG), print_interval=10, save_interval=10 ** 6)
 except utils.CommandError as e:
   print(f'error: {e}', file=sys.stderr)
   sys.exit(e.exit_code)
@@ -160,9 +162,9 @@ def test_sigint_saves_every_model_and_a_rerun_resumes_exactly(tmp_path):
   assert all(0 < step < 10 ** 6 for step in steps.values())
   total = max(steps.values()) + 30
   more = {name: dataclasses.replace(s, meta_iterations=total) for name, s in LONG.items()}
-  grouped.train_models(jobs(logdir, more), print_interval=10, save_interval=10 ** 6)
+  scheduler.train_models(jobs(logdir, more), print_interval=10, save_interval=10 ** 6)
   straight = str(tmp_path / 'straight')
-  grouped.train_models(jobs(straight, more), print_interval=10, save_interval=10 ** 6)
+  scheduler.train_models(jobs(straight, more), print_interval=10, save_interval=10 ** 6)
   for name in LONG:
     resumed = checkpoint_tensors(os.path.join(logdir, name))
     for variable, value in checkpoint_tensors(os.path.join(straight, name)).items():

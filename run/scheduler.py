@@ -17,15 +17,14 @@ unchanged. A partly trained model (an interrupted run) resumes exactly.
 """
 import concurrent.futures
 import dataclasses
-import os
 import signal
 from typing import Dict, List
 
-import checkpoints
-import interrupts
-import run_settings
-from run_settings import Settings
-import training
+from common import interrupts
+from run import checkpoints
+from run import settings as run_settings
+from run import training
+from run import training_time
 import utils
 from utils import CommandError
 
@@ -37,22 +36,14 @@ WORKERS = utils.WORKERS   # groups trained at once
 # Seconds per model-iteration relative to the joint objective (benchmark), to
 # start the longest groups first.
 RELATIVE_COST = {'maml': 2.5, 'joint': 1.0}
-TIME_FILE = 'training_seconds.json'
 RERUN = 'run the same command again to continue (finished models are skipped)'
-
-
-@dataclasses.dataclass(frozen=True)
-class Job:
-  """One model to train: its settings and its checkpoint folder."""
-  settings: Settings
-  path: str
 
 
 def start_step(path: str) -> int:
   return checkpoints.checkpoint_step(path) if checkpoints.has_checkpoint(path) else 0
 
 
-def group_key(job: Job, start: int) -> tuple:
+def group_key(job: run_settings.Job, start: int) -> tuple:
   """What models must share to train in one graph (start: the iteration reached)."""
   s = job.settings
   config = dataclasses.replace(run_settings.model_config(s), seed=0, test_num_updates=0)
@@ -60,7 +51,7 @@ def group_key(job: Job, start: int) -> tuple:
           s.meta_iterations, start)
 
 
-def plan(jobs: List[Job], group_size: int = GROUP_SIZE) -> List[List[Job]]:
+def plan(jobs: List[run_settings.Job], group_size: int = GROUP_SIZE) -> List[List[run_settings.Job]]:
   """The groups that train the unfinished jobs, costliest first."""
   by_key = {}
   for job in jobs:
@@ -76,9 +67,9 @@ def plan(jobs: List[Job], group_size: int = GROUP_SIZE) -> List[List[Job]]:
   return [group for _, group in sorted(groups, key=cost, reverse=True)]
 
 
-def train_models(jobs: List[Job], print_interval: int, save_interval: int,
+def train_models(jobs: List[run_settings.Job], print_interval: int, save_interval: int,
                  workers: int = WORKERS, group_size: int = GROUP_SIZE) -> Dict[str, dict]:
-  """Trains every job not trained yet (resuming partly trained ones), grouped.
+  """Trains every job not trained yet (resuming partly trained ones), scheduler.
 
   Writes <path>/training_seconds.json for each model trained: `seconds` is
   its share of its group's wall time (the group's seconds / its models).
@@ -115,7 +106,7 @@ def train_models(jobs: List[Job], print_interval: int, save_interval: int,
       for job in group:
         records[job.path] = {'seconds': seconds / len(group), 'group_seconds': seconds,
                              'models_in_group': len(group), 'workers': workers}
-        utils.write_json(os.path.join(job.path, TIME_FILE), records[job.path])
+        training_time.write(job.path, records[job.path])
     signum = interrupts.caught()
   if errors:
     raise errors[0]

@@ -6,7 +6,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 import FunGenerator
-from run_settings import GRID_POINTS, Settings
+from run.settings import GRID_POINTS, Settings
 
 
 def training_chunk(settings: Settings, start: int, size: int):

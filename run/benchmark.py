@@ -13,28 +13,23 @@ from typing import Callable, List
 
 import numpy as np
 
-import checkpoints
-import evaluation
-import grouped
-import interrupts
-import run_settings
-from run_settings import Settings
-import sampling
-import training
+from common import fileio
+from common import interrupts
+from common import statistics
+from run import checkpoints
+from run import evaluation
+from run import sampling
+from run import scheduler
+from run import settings as run_settings
+from run import training
+from run.settings import Settings
 import utils
 tf = utils.quiet_tensorflow()
 
 WARMUP_RUNS = 2          # measurements run and discarded before the timed repeats
 BENCHMARK_EVAL_TASKS = 600
-BENCHMARK_GROUP_SIZES = (1, 4, grouped.GROUP_SIZE, 8, 16)
+BENCHMARK_GROUP_SIZES = (1, 4, scheduler.GROUP_SIZE, 8, 16)
 RESULTS_FILE = 'benchmark.json'   # in --logdir
-# The parts of `make figures` (--mode=report), in the order the README names
-# them (the report evaluates both before drawing either), and of `make
-# reproduce`, in the order they run; their records hold the seconds of each.
-REPORT_PARTS = ('start-up', 'paper evaluation', 'paper figures and tables', 'study evaluation',
-                'study figures and tables')
-REPRODUCE_PARTS = ('training', 'ceiling', 'report')
-REPORT_AIM_MINUTES = 2    # the project's aim for `make figures` on a 2-core machine
 SOLO_CASES = {   # name -> changes to the benchmarked settings
     'meta_iterations_per_second': {},
     'meta_iterations_per_second_5_steps': {'num_updates': 5},
@@ -124,19 +119,19 @@ def evaluation_time(settings: Settings, repeats: int) -> List[float]:
       predictions = evaluation.adapted_predictions(sess, model, tasks, settings.alpha,
                                                    ('query', 'grid'))
       for losses in evaluation.losses_of(tasks, predictions).values():
-        utils.loss_statistics(losses)
+        statistics.loss_statistics(losses)
       return time.perf_counter() - start
     return repeated(evaluate_once, repeats)
 
 
 def benchmark_key(method: str, group_size: int) -> str:
-  return f'grouped_{method}_{group_size}_models_x{grouped.WORKERS}_model_iterations_per_second'
+  return f'grouped_{method}_{group_size}_models_x{scheduler.WORKERS}_model_iterations_per_second'
 
 
 def run(settings: Settings, repeats: int, seconds: float, logdir: str) -> dict:
   """`make benchmark`: times the paper setting and variants one model at a
   time, evaluation, and grouped training of the paper's MAML and the
-  pretrained baseline (grouped.WORKERS groups at once, for each of
+  pretrained baseline (scheduler.WORKERS groups at once, for each of
   BENCHMARK_GROUP_SIZES); prints each and writes results_file()."""
   results = {'repeats': repeats, 'cpu_count': os.cpu_count(), 'settings': settings.to_json()}
 
@@ -153,11 +148,11 @@ def run(settings: Settings, repeats: int, seconds: float, logdir: str) -> dict:
     for method in ('maml', 'pretrain'):
       for size in BENCHMARK_GROUP_SIZES:
         record(benchmark_key(method, size), grouped_training_speed(
-            dataclasses.replace(settings, method=method), size, grouped.WORKERS, repeats,
+            dataclasses.replace(settings, method=method), size, scheduler.WORKERS, repeats,
             seconds), '.0f')
   checkpoints.make_experiment_dir(logdir)
   with checkpoints.folder_lock(logdir, '--logdir'):    # the published results' lock
-    utils.write_json(results_file(logdir, settings), results)
+    fileio.write_json(results_file(logdir, settings), results)
   print(json.dumps({k: v for k, v in results.items() if k != 'settings'}))
   return results
 
@@ -194,7 +189,7 @@ def benchmark_table(results: dict) -> str:
       key = benchmark_key(method, size)
       if key in results:
         models = f'{size} model' + ('s' if size > 1 else '')
-        rows.append((f'grouped meta-training, {what}: {grouped.WORKERS} groups of {models} '
+        rows.append((f'grouped meta-training, {what}: {scheduler.WORKERS} groups of {models} '
                      'at once', key, '{:.0f} model-it/s'))
   lines = [f"| what | median of {results['repeats']} repeats | repeats |", '|---|---|---|']
   lines += [f"| {label} | {value.format(results[key])} | "
@@ -203,71 +198,3 @@ def benchmark_table(results: dict) -> str:
   return '\n'.join(lines)
 
 
-class PartTimer:
-  """Wall time of consecutive parts of a run, written as a record the README quotes."""
-
-  def __init__(self, started: float):
-    self.seconds, self._start = {}, started
-
-  def part(self, name: str):
-    """Ends part `name` (it began where the last one ended, or at `started`)."""
-    now = time.time()
-    self.seconds[name], self._start = now - self._start, now
-
-  def write(self, path: str, workers: int, **details):
-    utils.write_json(path, {
-        'seconds': self.seconds, 'total_seconds': sum(self.seconds.values()),
-        'workers': workers, 'cpu_count': os.cpu_count(), 'code': utils.code_version(),
-        **details})
-
-
-def reproduce_text(record: dict, path: str) -> str:
-  """The measured wall time of `make reproduce`, part by part."""
-  parts = ', '.join(f'{what} {record["seconds"][what] / 60:.1f}' for what in REPRODUCE_PARTS)
-  text = (f"`make reproduce` took {record['total_seconds'] / 60:.1f} minutes of wall time "
-          f"({parts} minutes; {record['models_trained']} models trained, {record['workers']} "
-          f"workers on {record['cpu_count']} cores), from `{path}`.")
-  compared = record.get('checkpoints')
-  if compared is None:   # records before checkpoints were compared
-    return text + ' That run did not record checkpoint digests.'
-  same = sum(c['identical'] for c in compared.values())
-  return text + (f' {same} of {len(compared)} retrained checkpoints are identical to the shipped '
-                 'ones (SHA-256 of their data, in the same file).')
-
-
-def report_text(record: dict, path: str) -> str:
-  """The measured wall time of the last `make figures`, part by part."""
-  parts = ', '.join(f'{what} {record["seconds"][what]:.0f}' for what in REPORT_PARTS)
-  return (f"`make figures` took {record['total_seconds'] / 60:.1f} minutes of wall time on its "
-          f"last run ({parts} seconds; {record['workers']} workers on {record['cpu_count']} "
-          f"cores, {record['num_eval_tasks']} tasks per evaluation), from `{path}`; the aim of "
-          f"{REPORT_AIM_MINUTES} minutes is "
-          f"{'met' if record['total_seconds'] <= 60 * REPORT_AIM_MINUTES else 'not met'}.")
-
-
-def training_time_text(paths: List[str], what: str) -> str:
-  """One README sentence on how long the models in `paths` took to train."""
-  records = [utils.read_json(os.path.join(path, grouped.TIME_FILE)) for path in paths]
-  seconds = [r['seconds'] for r in records]
-  largest = max(r.get('models_in_group', 1) for r in records)
-  how = ('one model per graph' if largest == 1 else
-         f'up to {largest} models per graph, each counting its share of its group\'s time')
-  return (f'Training {what} took {sum(seconds) / 60:.1f} minutes in all on a 2-core CPU '
-          f'({min(seconds):.0f} to {max(seconds):.0f} s per model, {how}), from the '
-          f'`{grouped.TIME_FILE}` files.')
-
-
-def costs_text(report_record: dict, reproduce_record: dict) -> str:
-  """What rerunning costs, measured: `make figures` and `make reproduce` (either may be None)."""
-  lines = []
-  if report_record:
-    lines.append(f"`make figures` took {report_record['total_seconds'] / 60:.1f} minutes on its "
-                 f"last run ({report_record['cpu_count']} cores).")
-  if reproduce_record:
-    lines.append(
-        f"`make reproduce` took {reproduce_record['total_seconds'] / 60:.0f} minutes when last "
-        f"run ({reproduce_record['models_trained']} models, of which the ceiling "
-        f"{reproduce_record['seconds']['ceiling'] / 60:.1f} minutes, at commit "
-        f"{str(reproduce_record['code']['git_commit'])[:7]}, before the study's latest points "
-        'were added).')
-  return ' '.join(lines) + ' Details: [docs/PERFORMANCE.md](docs/PERFORMANCE.md).'

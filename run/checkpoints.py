@@ -17,12 +17,13 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from common import fileio
 import utils
 from utils import CommandError
 tf = utils.quiet_tensorflow()
 import maml  # pylint: disable=wrong-import-position
-import run_settings  # pylint: disable=wrong-import-position
-from run_settings import RESUME_KEYS, Settings, check_same  # pylint: disable=wrong-import-position
+from run import settings as run_settings  # pylint: disable=wrong-import-position
+from run.settings import RESUME_KEYS, Settings, check_same  # pylint: disable=wrong-import-position
 
 CHECKPOINTS_KEPT = 2
 STATE_FILE = 'checkpoint'          # TF's record of the latest checkpoints
@@ -157,7 +158,7 @@ def read_config(path: str) -> Tuple[Settings, List[dict]]:
   if not os.path.exists(config_path) or not has_checkpoint(path):
     raise missing_checkpoint(path)
   try:
-    config = utils.read_json(config_path)
+    config = fileio.read_json(config_path)
     settings = Settings.from_json(config['settings'])
     history = config.get('history') or [{'start': 0, 'end': checkpoint_step(path),
                                          'beta': settings.beta}]
@@ -212,7 +213,7 @@ def load_settings(path: str) -> Settings:
 
 
 def write_config(config_path: str, settings: Settings, history: List[dict]):
-  utils.write_json(config_path, {
+  fileio.write_json(config_path, {
       'settings': settings.to_json(), 'history': history,
       'versions': {'tensorflow': tf.__version__, 'numpy': np.__version__}})
 

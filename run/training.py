@@ -10,7 +10,7 @@ One loop driver (`run_chunks`) serves both graphs: `train` runs one model in
 a maml.MAML graph; `train_group` runs the models of one group in a
 maml.GroupedMAML graph, each model getting the initial theta and the
 meta-batches it would get alone, and saves each model's checkpoints as if it
-had trained alone (grouped.py plans the groups and runs them).
+had trained alone (scheduler.py plans the groups and runs them).
 """
 import contextlib
 import math
@@ -21,11 +21,11 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-import checkpoints
-import interrupts
-import run_settings
-from run_settings import Settings
-import sampling
+from common import interrupts
+from run import checkpoints
+from run import sampling
+from run import settings as run_settings
+from run.settings import Settings
 import utils
 from utils import CommandError
 tf = utils.quiet_tensorflow()
@@ -226,7 +226,7 @@ def group_chunk(settings: List[Settings], start: int, size: int) -> List[np.ndar
 
 
 def build_group(settings: List[Settings]) -> maml.GroupedMAML:
-  """The graph that trains these models (one grouped.group_key) together."""
+  """The graph that trains these models (one scheduler.group_key) together."""
   first = settings[0]
   return maml.GroupedMAML(run_settings.model_config(first), len(settings),
                           run_settings.objective_of(first), first.meta_batch_size, first.K,
@@ -250,7 +250,7 @@ def train_group(settings: List[Settings], paths: List[str], label: str, stop: di
     for path in paths:
       checkpoints.make_experiment_dir(path)
       stack.enter_context(checkpoints.folder_lock(path))
-    # Rerunning the command continues each model (grouped.plan put models of
+    # Rerunning the command continues each model (scheduler.plan put models of
     # the same step together); a killed save's leftovers are cleared.
     histories = [checkpoints.checked_history(s, path, resume=True)
                  for s, path in zip(settings, paths)]

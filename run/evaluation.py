@@ -9,14 +9,17 @@ from typing import Dict
 
 import numpy as np
 
+from common import fileio
+from common import plots
+from common import statistics
 import utils
 tf = utils.quiet_tensorflow()
-import checkpoints  # pylint: disable=wrong-import-position
-import interrupts  # pylint: disable=wrong-import-position
+from common import interrupts  # pylint: disable=wrong-import-position
 import maml  # pylint: disable=wrong-import-position
-import run_settings  # pylint: disable=wrong-import-position
-from run_settings import Settings  # pylint: disable=wrong-import-position
-import sampling  # pylint: disable=wrong-import-position
+from run import checkpoints  # pylint: disable=wrong-import-position
+from run import sampling  # pylint: disable=wrong-import-position
+from run import settings as run_settings  # pylint: disable=wrong-import-position
+from run.settings import Settings  # pylint: disable=wrong-import-position
 
 # Test-time step sizes tried on validation tasks (0 = no fine-tuning, which a
 # baseline told the task, like the oracle, may prefer).
@@ -136,7 +139,7 @@ def report_alpha(settings: Settings, path: str, k: int) -> float:
   if not os.path.exists(chosen):
     return settings.alpha
   try:
-    return float(utils.read_json(chosen)['chosen'])
+    return float(fileio.read_json(chosen)['chosen'])
   except (ValueError, KeyError, TypeError) as e:
     raise utils.CommandError(f'{chosen} is unreadable ({type(e).__name__}: {e}); rewrite it '
                              'with make figures (--mode=report)')
@@ -160,6 +163,11 @@ def results_name(trained: Settings, path: str, k: int, num_tasks: int, seed: int
   return '_'.join(parts)
 
 
+# The keys of every eval_K<k>.json: evaluate writes them, publish.checks reads them.
+RESULT_KEYS = ('settings', 'K', 'num_tasks', 'eval_seed', 'alpha', 'query', 'grid', 'sources',
+               'code')
+
+
 def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, alpha: float,
              graphs: TestGraphs = None, name: str = None, keep_same: bool = False):
   """Writes <name>.json/.csv (per-step statistics) and <name>_tasks.csv, all
@@ -171,8 +179,8 @@ def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, a
   tasks = sampling.evaluation_tasks(settings, k, num_tasks, seed)
   with checkpoints.folder_lock(path), restored(settings, path, graphs) as (sess, model):
     losses = batched_losses(sess, model, settings, tasks, alpha, ('query', 'grid'))
-    stats = {n: utils.loss_statistics(l) for n, l in losses.items()}
-    if not utils.can_write(path):
+    stats = {n: statistics.loss_statistics(l) for n, l in losses.items()}
+    if not fileio.can_write(path):
       print(f'{path} is read-only: these results are not saved (evaluate a copy to keep them)')
       return stats
     stem = os.path.join(path, name or f'eval_K{k}')
@@ -180,11 +188,11 @@ def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, a
               'mean_not_diverged', 'ci95_not_diverged', 'n_worse', 'n_nonfinite')
     steps = range(losses['query'].shape[0])
     tables = {
-        stem + '_tasks.csv': utils.csv_text(
+        stem + '_tasks.csv': fileio.csv_text(
             ['task'] + sorted(tasks['params']) + [f'{n}_step{s}' for n in losses for s in steps],
             [[b] + [tasks['params'][p][b] for p in sorted(tasks['params'])]
              + [l[s, b] for l in losses.values() for s in steps] for b in range(num_tasks)]),
-        stem + '.csv': utils.csv_text(('set', 'step') + fields, [
+        stem + '.csv': fileio.csv_text(('set', 'step') + fields, [
             (n, row['step']) + tuple(row[f] for f in fields)
             for n in stats for row in stats[n]])}
     record = {'settings': settings.to_json(), 'K': k, 'num_tasks': num_tasks, 'eval_seed': seed,
@@ -194,10 +202,10 @@ def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, a
       print(f'{stem}.* already hold these results (same checkpoint, protocol and numbers): kept')
       return stats
     # The JSON, which names the protocol and sources, is renamed last.
-    with utils.replaced_together():
+    with fileio.replaced_together():
       for file, text in tables.items():
-        utils.atomic_write(file, text)
-      utils.write_json(stem + '.json', {**record, 'code': utils.code_version()})
+        fileio.atomic_write(file, text)
+      fileio.write_record(stem + '.json', {**record, 'code': utils.code_version()}, RESULT_KEYS)
   return stats
 
 
@@ -205,9 +213,9 @@ def holds(json_path: str, record: dict, tables: Dict[str, str]) -> bool:
   """Whether the files already hold `record` (apart from its code stamp) and
   the texts of `tables` exactly."""
   try:
-    written = utils.read_json(json_path)
+    written = fileio.read_json(json_path)
     written.pop('code', None)
-    same = utils.json_text(written) == utils.json_text(record)
+    same = fileio.json_text(written) == fileio.json_text(record)
     for file, text in tables.items():
       with open(file) as f:
         same = same and f.read() == text
@@ -218,24 +226,23 @@ def holds(json_path: str, record: dict, tables: Dict[str, str]) -> bool:
 
 def print_summary(stats, k, steps=SUMMARY_STEPS):
   """One line per K: the query MSE before and after a few step counts, diverged
-  tasks counted apart (utils.summary_text)."""
+  tasks counted apart (statistics.summary_text)."""
   rows = stats['query']
-  cells = '; '.join(f"{s} step{'' if s == 1 else 's'} {utils.summary_text(rows[s])}"
+  cells = '; '.join(f"{s} step{'' if s == 1 else 's'} {statistics.summary_text(rows[s])}"
                     for s in steps if s < len(rows))
   print(f"K={k}, {rows[0]['n_tasks']} tasks, query MSE: {cells}")
 
 
 # ----------------------------------------------------- the step-size rule --
 
-def choose_step_size(errors: Dict[float, np.ndarray]) -> float:
-  """The one rule for a test-time step size chosen on validation tasks, used by
-  the paper's baselines and by the study.
+def lowest_mean_step_size(errors: Dict[float, np.ndarray]) -> float:
+  """The paper section's rule for a baseline's test-time step size chosen on
+  validation tasks, on the statistic its table reads (the mean query MSE); the
+  study has its own rule on its own statistic (study.protocols.most_fit_step_size).
 
   Args:
-    errors: {alpha: per-task validation error [B] after the evaluation's last
-      step}, for each alpha in STEP_SIZES. Each part passes the error it
-      reports (the paper: query MSE; the study: normalised MSE), so a baseline
-      is tuned for the number it is judged by.
+    errors: {alpha: per-task validation query MSE [B] after the evaluation's
+      last step}, for each alpha in STEP_SIZES.
   Returns:
     the alpha that leaves the fewest tasks non-finite, then has the lowest
     mean error over the others.
@@ -244,3 +251,14 @@ def choose_step_size(errors: Dict[float, np.ndarray]) -> float:
     finite = errors[alpha][np.isfinite(errors[alpha])]
     return errors[alpha].size - finite.size, np.mean(finite) if finite.size else math.inf
   return min(errors, key=rank)
+
+
+PLOT_STEPS = (0, 1, 10)   # the steps an adaptation figure shows
+
+
+def grid_predictions(settings: Settings, path: str, tasks, alpha: float,
+                     graphs: TestGraphs = None) -> np.ndarray:
+  """Predictions on the dense grid after 0..S steps, [S + 1, B, GRID_POINTS]."""
+  with restored(settings, path, graphs) as (sess, model):
+    return plots.as_2d(adapted_predictions(sess, model, tasks, alpha,
+                                                      ('grid',))['grid'])

@@ -4,10 +4,10 @@ model, redraw every figure, rewrite every README section), `make reproduce`
 again from the saved results files, without evaluating).
 
 Each README section is written once, by the module whose results it shows:
-paper.write_report the paper's, study.report the study's, and this module
+paper_report.write_report the paper's, study.report the study's, and this module
 the timing sections (benchmark, reproduce_time, report_time) and the
 README's opening verdict and costs line (summary, costs). Each mode holds
-the logdir's lock (published.lock), and nothing is drawn before every file
+the logdir's lock (checks.lock), and nothing is drawn before every file
 it reads and the README's markers are checked (published).
 """
 import dataclasses
@@ -16,24 +16,28 @@ import shutil
 import time
 from typing import Callable, Dict, List
 
-import benchmark
-import checkpoints
-import grouped
-import paper
-import published
-import run_settings
-import utils
-from utils import CommandError
+from common import fileio
+from common import readme_sections
+from paper import models as paper_models
+from paper import report as paper_report
+from publish import checks
+from publish import timing
+from run import benchmark
+from run import checkpoints
+from run import scheduler
+from run import settings as run_settings
 from study import ceiling as study_ceiling
 from study import findings as study_findings
 from study import points as study_points
 from study import protocols as study_protocols
 from study import report as study_report
+import utils
+from utils import CommandError
 
-FIGURES = paper.FIGURES + study_report.FIGURES   # Img/<name>.png, by name
+FIGURES = paper_report.FIGURES + study_report.FIGURES   # Img/<name>.png, by name
 TIMING_SECTIONS = ('benchmark', 'reproduce_time', 'report_time')
 SUMMARY_SECTIONS = ('summary', 'costs')
-README_SECTIONS = paper.SECTIONS + study_report.SECTIONS + TIMING_SECTIONS + SUMMARY_SECTIONS
+README_SECTIONS = paper_report.SECTIONS + study_report.SECTIONS + TIMING_SECTIONS + SUMMARY_SECTIONS
 # Every report times itself into <logdir>/REPORT_RECORD; the README quotes it.
 REPORT_RECORD = 'report_time.json'
 # `make reproduce` retrains into <logdir>/retrained and times itself there; the
@@ -60,10 +64,10 @@ def timing_sections(logdir: str) -> Dict[str, str]:
   records = {'benchmark': (os.path.join(logdir, benchmark.RESULTS_FILE),
                            'make benchmark (no model flags)', benchmark.published_table),
              'reproduce_time': (os.path.join(logdir, RETRAINED_DIR, REPRODUCE_RECORD),
-                                'make reproduce', benchmark.reproduce_text),
-             'report_time': (os.path.join(logdir, REPORT_RECORD), published.REPORT,
-                             benchmark.report_text)}
-  return {section: published.record_text(path, rewrite, text)
+                                'make reproduce', timing.reproduce_text),
+             'report_time': (os.path.join(logdir, REPORT_RECORD), checks.REPORT,
+                             timing.report_text)}
+  return {section: checks.record_text(path, rewrite, text)
           for section, (path, rewrite, text) in records.items() if os.path.exists(path)}
 
 
@@ -73,13 +77,13 @@ def summary_sections(logdir: str, paper_results: Dict[str, dict],
   line, from the checked results and the timing records."""
   records = {name: os.path.join(logdir, *path) for name, path in (
       ('report', (REPORT_RECORD,)), ('reproduce', (RETRAINED_DIR, REPRODUCE_RECORD)))}
-  records = {name: utils.read_json(path) if os.path.exists(path) else None
+  records = {name: fileio.read_json(path) if os.path.exists(path) else None
              for name, path in records.items()}
-  costs = benchmark.costs_text(records['report'], records['reproduce'])
+  costs = timing.costs_text(records['report'], records['reproduce'])
   if len(study_results) < len(study_points.POINTS):   # the verdict reads every point
     return {'costs': costs}
   stats = study_report.point_statistics(study_results)
-  return {'summary': '\n'.join([f'- {paper.summary(paper_results)}',
+  return {'summary': '\n'.join([f'- {paper_report.summary(paper_results)}',
                                  f'- {study_findings.summary(stats)}', f'- **Rerunning**: {costs}']),
           'costs': costs}
 
@@ -90,13 +94,13 @@ def checked_inputs(logdir: str, paper_part: bool = True, study_part: bool = True
   paper_results = study = None
   files = {}
   if paper_part:
-    paper_results, paper_files = published.paper_results(logdir)
+    paper_results, paper_files = checks.paper_results(logdir)
     files.update(paper_files)
   if study_part:
-    results, ceilings, study_files = published.study_results(logdir)
+    results, ceilings, study_files = checks.study_results(logdir)
     study = (results, ceilings)
     files.update(study_files)
-  published.check_one_protocol(files)
+  checks.check_one_protocol(files)
   return paper_results, study
 
 
@@ -106,32 +110,32 @@ def draw(logdir: str, img_dir: str, readme: str, timed: Callable[[str], None] = 
   part of a report's time record. Returns the checked inputs."""
   paper_results, study = checked_inputs(logdir)
   timing = timing_sections(logdir)
-  published.check_readme(readme, README_SECTIONS)
-  paper.write_report(paper_results, logdir, img_dir, readme)
+  checks.check_readme(readme, README_SECTIONS)
+  paper_report.write_report(paper_results, logdir, img_dir, readme)
   timed('paper figures and tables')
-  study_report.report(logdir, img_dir, readme)
+  study_report.report(logdir, img_dir, readme, *study)
   timed('study figures and tables')
-  utils.update_readme(readme, {**timing, **summary_sections(logdir, paper_results, study[0])})
+  readme_sections.update_readme(readme, {**timing, **summary_sections(logdir, paper_results, study[0])})
   return paper_results, study
 
 
 def check_before_evaluating(logdir: str, readme: str, num_eval_tasks: int, eval_seed: int):
   """What would stop a report after its evaluation, refused before it: the
   README's markers, a partly trained model, ceiling files of other tasks."""
-  published.check_readme(readme, README_SECTIONS)
-  for path, target in published.trained_models(logdir).items():
-    published.check_finished(path, target)
+  checks.check_readme(readme, README_SECTIONS)
+  for path, target in checks.trained_models(logdir).items():
+    checks.check_finished(path, target)
   odd = {}
   for name in study_points.CEILING_POINTS:
     path = os.path.join(study_protocols.points_dir(logdir), name + '_ceiling.json')
     if os.path.exists(path):
-      record = published.read_json(path, published.CEILING, published.CEILING_KEYS)
+      record = checks.read_json(path, checks.CEILING, study_ceiling.CEILING_KEYS)
       if (record['of_eval_tasks'], record['eval_seed']) != (num_eval_tasks, eval_seed):
         odd[path] = record
   if odd:
     theirs = next(iter(odd.values()))
     flags = f'--num_eval_tasks={num_eval_tasks} --eval_seed={eval_seed}'
-    raise CommandError(f'{published.named(list(odd))} pair with the {theirs["of_eval_tasks"]} '
+    raise CommandError(f'{checks.named(list(odd))} pair with the {theirs["of_eval_tasks"]} '
                        f'evaluation tasks of seed {theirs["eval_seed"]}, not {flags}; rewrite '
                        f'them with --mode=ceiling {flags}, or report with their numbers')
 
@@ -142,24 +146,24 @@ def report(logdir: str, img_dir: str, readme: str, num_eval_tasks: int, eval_see
   rewrites every figure and README section from the results files; the wall
   time of each part since `started` goes to <logdir>/REPORT_RECORD and the
   README."""
-  timer = benchmark.PartTimer(started)   # benchmark.REPORT_PARTS
+  timer = timing.PartTimer(started)   # timing.REPORT_PARTS
   timer.part('start-up')
-  with published.lock(logdir):    # a second report, or a redraw, stops at once
+  with checks.lock(logdir):    # a second report, or a redraw, stops at once
     publish(logdir, img_dir, readme, num_eval_tasks, eval_seed, workers, timer)
 
 
 def publish(logdir: str, img_dir: str, readme: str, num_eval_tasks: int, eval_seed: int,
-            workers: int, timer: benchmark.PartTimer):
+            workers: int, timer: timing.PartTimer):
   """The report, with the logdir locked: checks, evaluation, then drawing (an
   interrupted evaluation leaves the README and figures as they were)."""
   check_before_evaluating(logdir, readme, num_eval_tasks, eval_seed)
-  paper.evaluate_all(logdir, num_eval_tasks, eval_seed, workers)
+  paper_models.evaluate_all(logdir, num_eval_tasks, eval_seed, workers)
   timer.part('paper evaluation')
   study_protocols.evaluate(logdir, num_eval_tasks, eval_seed, workers=workers)
   timer.part('study evaluation')
   paper_results, study = draw(logdir, img_dir, readme, timer.part)
   timer.write(os.path.join(logdir, REPORT_RECORD), workers, num_eval_tasks=num_eval_tasks)
-  utils.update_readme(readme, {**timing_sections(logdir),
+  readme_sections.update_readme(readme, {**timing_sections(logdir),
                                **summary_sections(logdir, paper_results, study[0])})
 
 
@@ -171,7 +175,7 @@ def reproduce_outputs(logdir: str, img_dir: str = None, readme: str = None):
   if not os.path.exists(readme):
     checkpoints.make_experiment_dir(os.path.dirname(readme) or '.')
     shutil.copy(os.path.join(utils.ROOT, 'README.md'), readme)
-  for doc in utils.LINKED_DOCS:   # they hold some of the README's sections
+  for doc in readme_sections.LINKED_DOCS:   # they hold some of the README's sections
     copy = os.path.join(os.path.dirname(readme), doc)
     if not os.path.exists(copy):
       os.makedirs(os.path.dirname(copy), exist_ok=True)
@@ -187,16 +191,16 @@ def reproduce(logdir: str, img_dir: str, readme: str, num_eval_tasks: int, eval_
   defaults."""
   checkpoints.make_experiment_dir(logdir)
   img_dir, readme = reproduce_outputs(logdir, img_dir, readme)
-  timer = benchmark.PartTimer(time.time())    # benchmark.REPRODUCE_PARTS, in that order
-  with published.lock(logdir):
-    jobs = (paper.training_jobs(logdir)
+  timer = timing.PartTimer(time.time())    # timing.REPRODUCE_PARTS, in that order
+  with checks.lock(logdir):
+    jobs = (paper_models.training_jobs(logdir)
             + study_points.training_jobs(list(study_points.POINTS), logdir))
-    trained = grouped.train_models(jobs, print_interval, save_interval, workers)
+    trained = scheduler.train_models(jobs, print_interval, save_interval, workers)
     timer.part('training')
     compared = compare_with_shipped(logdir, [job.path for job in jobs])
     study_ceiling.write_ceilings(logdir, num_eval_tasks, eval_seed, workers=workers)
     timer.part('ceiling')
-    report_timer = benchmark.PartTimer(time.time())
+    report_timer = timing.PartTimer(time.time())
     report_timer.part('start-up')
     publish(logdir, img_dir, readme, num_eval_tasks, eval_seed, workers, report_timer)
     timer.part('report')
@@ -222,25 +226,25 @@ def compare_with_shipped(logdir: str, paths: List[str]) -> Dict[str, dict]:
 def ceiling(logdir: str, num_eval_tasks: int, eval_seed: int, workers: int):
   """`make ceiling`: the ceiling files, with the logdir locked."""
   checkpoints.make_experiment_dir(logdir)
-  with published.lock(logdir):
+  with checks.lock(logdir):
     study_ceiling.write_ceilings(logdir, num_eval_tasks, eval_seed, workers=workers)
 
 
 def redraw(logdir: str, img_dir: str, readme: str):
   """Every figure and README section again from the results files the last
   report wrote, without evaluating."""
-  with published.lock(logdir):
+  with checks.lock(logdir):
     draw(logdir, img_dir, readme)
 
 
 def redraw_figures(names: List[str], logdir: str, img_dir: str):
   """Draws only the named figures into `img_dir` from the saved results."""
-  with published.lock(logdir):
-    paper_results, study = checked_inputs(logdir, bool(set(names) & set(paper.FIGURES)),
+  with checks.lock(logdir):
+    paper_results, study = checked_inputs(logdir, bool(set(names) & set(paper_report.FIGURES)),
                                           bool(set(names) & set(study_report.FIGURES)))
     available = {}
     if paper_results:
-      available.update(paper.figures(paper_results, logdir))
+      available.update(paper_report.figures(paper_results, logdir))
     if study:
       available.update(study_report.figures(logdir, *study))
     missing = [name for name in names if name not in available]

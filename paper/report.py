@@ -1,39 +1,33 @@
-"""The paper's sinusoid experiments (Finn et al. 2017, sec. 5.1, fig. 2, fig. 3, table 2).
-
-training_jobs() lists every model (grouped.train_models trains them) in
-<logdir>/paper/<name>/; evaluate_all() re-evaluates those checkpoints and
-write_report() draws Img/paper_fig2.png, Img/paper_fig3.png and the other
-figures and writes the README tables, so README and result files cannot disagree.
+"""The paper's figures and tables (Finn et al. 2017, fig. 2, fig. 3, table 2),
+drawn from the results paper.models.evaluate_all wrote: write_report() draws
+Img/paper_fig2.png, Img/paper_fig3.png and the other figures and writes the
+README sections, so README and result files cannot disagree.
 """
-import dataclasses
 import functools
 import os
 from typing import Callable, Dict, List
 
 import numpy as np
 
-import benchmark
-import checkpoints
-import dashboard
-import evaluation
+from common import fileio
+from common import plots
+from common import readme_sections
+from common import statistics
 import FunGenerator
-import grouped
-import plots
-import run_settings
-from run_settings import Settings
-import sampling
-import utils
+from paper import models
+from run import checkpoints
+from run import evaluation
+from run import sampling
+from run import settings as run_settings
+from run import training_time
 
 # Quoted from the paper (appendix C.1, 5-shot MSE): the target, not a result.
 TABLE2_K = 5   # table 2 is 5-shot
 PAPER_TABLE2 = {'pretrained (paper)': {1: 2.41, 5: 2.23, 10: 2.19},
                 'MAML (paper)': {1: 0.67, 5: 0.38, 10: 0.35}}
 TABLE_STEPS = (1, 5, 10)
-EVAL_KS = (5, 10, 20)
-SEEDS = (1, 2, 3)
 FIG2_TASKS = 2
 HALF_RANGE = (-5.0, 0.0)       # figure 2's case: all K points in one half of x
-BASELINES = ('pretrain', 'oracle')
 FAMILY_SAMPLES = 4
 # The paper's meta-objective (eq. 1 with theta'_i from the inner step) and meta-update.
 TASK_LOSS = r'\mathcal{L}_{\mathcal{T}_i}'
@@ -51,90 +45,13 @@ FIGURES = ('paper_fig2', 'paper_fig3', 'families') + tuple(FORMULAS)   # Img/<na
 SECTIONS = ('paper_table2', 'paper_findings', 'paper_training_time')   # README sections it writes
 
 
-def models(base: Settings = Settings()) -> Dict[str, Settings]:
-  """name -> settings of every model of the reproduction. The project defines
-  them (the paper's settings); tests pass a smaller `base`."""
-  def model(**changes):
-    return dataclasses.replace(base, **changes)
-  runs = {f'maml_K{k}_seed{seed}': model(K=k, seed=seed) for k in (5, 10) for seed in SEEDS}
-  runs['maml_fo_K10_seed1'] = model(first_order=True, K=10, seed=1)
-  for method in BASELINES:
-    runs[f'{method}_K10_seed1'] = model(method=method, K=10, seed=1)
-  return runs
-
-
-def paper_dir(logdir: str) -> str:
-  return os.path.join(logdir, 'paper')
-
-
-def training_jobs(logdir: str, base: Settings = Settings()) -> List[grouped.Job]:
-  return [grouped.Job(settings, os.path.join(paper_dir(logdir), name))
-          for name, settings in models(base).items()]
-
-
-def select_alpha(settings: Settings, path: str, k: int, num_tasks: int,
-                 graphs: evaluation.TestGraphs = None) -> float:
-  """A baseline's fine-tuning step size: evaluation.choose_step_size on the query
-  MSE of validation tasks after the last test step; the scores are saved beside."""
-  tasks = sampling.evaluation_tasks(settings, k, num_tasks, evaluation.VALIDATION_SEED)
-  last = settings.test_num_updates
-  with evaluation.restored(settings, path, graphs) as (sess, model):
-    errors = {alpha: evaluation.losses_of(tasks, evaluation.adapted_predictions(
-        sess, model, tasks, alpha, ('query',), (last,)))['query'][0]
-              for alpha in evaluation.STEP_SIZES}
-  chosen = evaluation.choose_step_size(errors)
-  utils.write_json(os.path.join(path, evaluation.CHOSEN_ALPHA_FILE.format(k)), {
-      'K': k, 'num_tasks': num_tasks, 'validation_seed': evaluation.VALIDATION_SEED,
-      'criterion': f'fewest non-finite tasks, then lowest mean query MSE after {last} steps',
-      'grid': {str(a): utils.mean_ci(e[np.isfinite(e)])['mean'] for a, e in errors.items()},
-      'n_nonfinite': {str(a): int(np.sum(~np.isfinite(e))) for a, e in errors.items()},
-      'chosen': chosen, 'sources': [checkpoints.checkpoint_source(path)],
-      'code': utils.code_version()})
-  return chosen
-
-
-def evaluate_all(logdir: str, num_tasks: int, eval_seed: int,
-                 workers: int = utils.WORKERS) -> Dict[str, Dict[int, dict]]:
-  """Evaluates every trained model of `models()` at every K, `workers` models
-  at once (each worker restores its models into its own graphs); {name: {K:
-  eval json}}. A folder whose config.json differs from the model's definition
-  is refused."""
-  trained = {}
-  for name, defined in models().items():
-    path = os.path.join(paper_dir(logdir), name)
-    if checkpoints.has_checkpoint(path):
-      settings = checkpoints.load_settings(path)
-      run_settings.check_same(settings, defined, [f.name for f in dataclasses.fields(defined)],
-                              'report', path)
-      trained[name] = (settings, path)
-  if not trained:
-    raise utils.CommandError(f'no trained paper models in {paper_dir(logdir)}; train them '
-                             '(make reproduce) or give the --logdir that holds them')
-  print(f'evaluating {len(trained)} paper models at K = {", ".join(map(str, EVAL_KS))} on '
-        f'{num_tasks} tasks each', flush=True)
-
-  def evaluate_model(graphs, name):
-    settings, path = trained[name]
-    for k in EVAL_KS:
-      with utils.replaced_together():    # the step size chosen and its evaluation
-        alpha = (select_alpha(settings, path, k, num_tasks, graphs)
-                 if settings.method in BASELINES else settings.alpha)
-        evaluation.evaluate(settings, path, k, num_tasks, eval_seed, alpha, graphs)
-    return {k: utils.read_json(os.path.join(path, f'eval_K{k}.json')) for k in EVAL_KS}
-
-  # The baselines choose a step size first (every candidate), so they start first.
-  names = sorted(trained, key=lambda name: trained[name][0].method not in BASELINES)
-  return dict(zip(names, utils.thread_map(evaluate_model, names, workers,
-                                          per_worker=evaluation.TestGraphs)))
-
-
 def seeds_of(results, prefix: str) -> List[str]:
   return [name for name in sorted(results) if name.startswith(prefix)]
 
 
 def model_label(names: List[str], what: str, results) -> str:
   """e.g. 'MAML (meta-trained with K=5, seeds 1, 2, 3)'."""
-  settings = [results[n][EVAL_KS[0]]['settings'] for n in names]
+  settings = [results[n][models.EVAL_KS[0]]['settings'] for n in names]
   seeds = ', '.join(str(s['seed']) for s in settings)
   return (f"{what} (trained with K={settings[0]['K']}, seed{'s' if len(names) > 1 else ''} "
           f'{seeds})')
@@ -146,7 +63,7 @@ def figure3(results, path: str):
   the median (bottom). MAML is the K=10-trained model at every K, as in the
   paper's text; at K=5 the K=5-trained variant and the paper's table 2 too."""
   panels, references = {}, {}
-  for k in EVAL_KS:
+  for k in models.EVAL_KS:
     curves = {'MAML': seeds_of(results, 'maml_K10_seed'),
               'first-order MAML': seeds_of(results, 'maml_fo_K10'),
               'pretrained': seeds_of(results, 'pretrain_'),
@@ -170,17 +87,17 @@ def figure2(results, logdir: str, eval_seed: int, path: str):
     for k, support_range in cases:
       row = []
       for name in ('maml_K10_seed1', 'pretrain_K10_seed1'):
-        model_dir = os.path.join(paper_dir(logdir), name)
+        model_dir = os.path.join(models.paper_dir(logdir), name)
         settings = checkpoints.load_settings(model_dir)
         tasks = sampling.evaluation_tasks(settings, k, FIG2_TASKS, eval_seed, support_range)
-        predictions = dashboard.grid_predictions(settings, model_dir, tasks,
+        predictions = evaluation.grid_predictions(settings, model_dir, tasks,
                                                  results[name][k]['alpha'], graphs)
         where = '' if support_range is None else f', points in x in {list(support_range)}'
         label = 'MAML' if settings.method == 'maml' else 'pretrained'
         row += [plots.Panel(tasks, b, predictions[:, b], f'{label}, tested with K={k}{where}')
                 for b in range(FIG2_TASKS)]
       rows.append(sorted(row, key=lambda p: p.b))
-  plots.adaptation_figure(path, rows, dashboard.PLOT_STEPS)
+  plots.adaptation_figure(path, rows, evaluation.PLOT_STEPS)
 
 
 def diverging_tasks(results, logdir: str, k: int = 5, top: int = DIVERGING_SHOWN) -> str:
@@ -188,19 +105,19 @@ def diverging_tasks(results, logdir: str, k: int = 5, top: int = DIVERGING_SHOWN
   lines = ['| model | amplitude A | phase phi | MSE before | after 1 step | after 10 steps |',
            '|---|---|---|---|---|---|']
   for name in seeds_of(results, 'maml_K'):
-    rows = utils.read_csv(os.path.join(paper_dir(logdir), name, f'eval_K{k}_tasks.csv'))
+    rows = fileio.read_csv(os.path.join(models.paper_dir(logdir), name, f'eval_K{k}_tasks.csv'))
     final = [float(r['query_step10']) for r in rows]
     order = np.argsort([-(v if np.isfinite(v) else np.inf) for v in final])
     worst = [rows[i] for i in order]
     for r in worst[:top]:
       lines.append(f"| {name} | {float(r['amplitude']):.2f} | {float(r['phase']):.2f} | "
-                   + ' | '.join(utils.readable(float(r[f'query_step{s}'])) for s in (0, 1, 10))
+                   + ' | '.join(statistics.readable(float(r[f'query_step{s}'])) for s in (0, 1, 10))
                    + ' |')
   return '\n'.join(lines)
 
 
 def cell(row: dict) -> str:
-  return utils.summary_text(row)
+  return statistics.summary_text(row)
 
 
 def within_interval(row: dict, published: float) -> bool:
@@ -211,9 +128,9 @@ def within_interval(row: dict, published: float) -> bool:
 
 def diverged_amplitudes(logdir: str, name: str, k: int, step: int) -> List[float]:
   """The amplitudes A of the tasks whose adaptation diverged by `step` at K=k."""
-  rows = utils.read_csv(os.path.join(paper_dir(logdir), name, f'eval_K{k}_tasks.csv'))
+  rows = fileio.read_csv(os.path.join(models.paper_dir(logdir), name, f'eval_K{k}_tasks.csv'))
   losses = np.array([[float(r[f'query_step{s}']) for r in rows] for s in (0, step)])
-  return sorted(float(r['amplitude']) for r, d in zip(rows, utils.diverged(losses)[1]) if d)
+  return sorted(float(r['amplitude']) for r, d in zip(rows, statistics.diverged(losses)[1]) if d)
 
 
 def findings(results, logdir: str) -> str:
@@ -255,8 +172,8 @@ def findings(results, logdir: str) -> str:
   fo, so = (results[n][TABLE2_K]['query'][last] for n in ('maml_fo_K10_seed1', 'maml_K10_seed1'))
   lines.append(
       f'- **First-order MAML** (K=10, seed 1) at K={TABLE2_K} after {last} steps: '
-      f"{utils.rounded_to_interval(fo['mean_all_tasks'], fo['ci95_all_tasks'])} against "
-      f"{utils.rounded_to_interval(so['mean_all_tasks'], so['ci95_all_tasks'])} for second "
+      f"{statistics.rounded_to_interval(fo['mean_all_tasks'], fo['ci95_all_tasks'])} against "
+      f"{statistics.rounded_to_interval(so['mean_all_tasks'], so['ci95_all_tasks'])} for second "
       "order (the paper reports first-order MAML for MiniImagenet only). The oracle's "
       f"step size chosen on validation is {results['oracle_K10_seed1'][TABLE2_K]['alpha']:g}.")
   return '\n'.join(lines)
@@ -286,12 +203,12 @@ def table2_cell(row: dict) -> str:
   """The mean over all tasks rounded to its 95% CI (the paper's statistic) and
   the median; if some tasks diverged, their count and the mean over the others
   instead, since the diverged ones decide the mean over all."""
-  median = f"median {utils.readable(row['median_all_tasks'])}"
+  median = f"median {statistics.readable(row['median_all_tasks'])}"
   if not row['n_diverged']:
-    return f"{utils.rounded_to_interval(row['mean_all_tasks'], row['ci95_all_tasks'])} ({median})"
+    return f"{statistics.rounded_to_interval(row['mean_all_tasks'], row['ci95_all_tasks'])} ({median})"
   return (f"{row['n_diverged']} diverged (they decide the mean over all); the other "
           f"{row['n_tasks'] - row['n_diverged']}: "
-          f"{utils.rounded_to_interval(row['mean_not_diverged'], row['ci95_not_diverged'])} "
+          f"{statistics.rounded_to_interval(row['mean_not_diverged'], row['ci95_not_diverged'])} "
           f"({median} over all)")
 
 
@@ -326,15 +243,15 @@ def all_models_table(results) -> str:
   for name in sorted(results):
     for k, stats in sorted(results[name].items()):
       q, g = stats['query'], stats['grid']
-      lines.append(f"| {name} | {k} | {stats['alpha']:g} | {utils.readable(q[0]['mean_all_tasks'])} "
+      lines.append(f"| {name} | {k} | {stats['alpha']:g} | {statistics.readable(q[0]['mean_all_tasks'])} "
                    f"| {cell(q[1])} | {cell(q[10])} | {cell(g[10])} "
                    f"| {q[10]['n_worse']} / {q[10]['n_diverged']} |")
   return '\n'.join(lines)
 
 
 def training_time_text(results: Dict[str, Dict[int, dict]], logdir: str) -> str:
-  return benchmark.training_time_text(
-      [os.path.join(paper_dir(logdir), name) for name in results], f'the {len(results)} models')
+  return training_time.training_time_text(
+      [os.path.join(models.paper_dir(logdir), name) for name in results], f'the {len(results)} models')
 
 
 def families_figure(path: str, num_tasks: int = FAMILY_SAMPLES, seed: int = 0):
@@ -351,7 +268,7 @@ def families_figure(path: str, num_tasks: int = FAMILY_SAMPLES, seed: int = 0):
 def figures(results: Dict[str, Dict[int, dict]], logdir: str) -> Dict[str, Callable[[str], None]]:
   """{name: draw(path)} for each of FIGURES, from the saved results (figure 2
   also restores its two models' checkpoints to predict on its few tasks)."""
-  eval_seed = next(iter(results.values()))[EVAL_KS[0]]['eval_seed']
+  eval_seed = next(iter(results.values()))[models.EVAL_KS[0]]['eval_seed']
   drawn = {'paper_fig2': lambda path: figure2(results, logdir, eval_seed, path),
            'paper_fig3': functools.partial(figure3, results),
            'families': families_figure}
@@ -366,8 +283,8 @@ def write_report(results: Dict[str, Dict[int, dict]], logdir: str, img_dir: str,
     draw(os.path.join(img_dir, name + '.png'))
   sections = dict(zip(SECTIONS, (table2(results), findings(results, logdir),
                                  training_time_text(results, logdir))))
-  utils.update_readme(readme, sections)
-  utils.atomic_write(os.path.join(paper_dir(logdir), ALL_MODELS_TABLE),
+  readme_sections.update_readme(readme, sections)
+  fileio.atomic_write(os.path.join(models.paper_dir(logdir), ALL_MODELS_TABLE),
                      '# Every model of the paper section\n\n'
                      f'Query MSE on {task_count(results)} held-out tasks: mean ± 95% CI over '
                      'all tasks, or over the tasks that did not diverge with their count, and '

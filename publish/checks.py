@@ -20,24 +20,23 @@ import zipfile
 import zlib
 from typing import Dict, List, Tuple
 
-import checkpoints
-import evaluation
-import grouped
-import paper
-import utils
-from utils import CommandError
+from common import fileio
+from common import readme_sections
+from paper import models as paper_models
+from run import checkpoints
+from run import evaluation
+from run import settings as run_settings
+from run import training_time
+from study import ceiling as study_ceiling
 from study import points as study_points
 from study import protocols as study_protocols
+import utils
+from utils import CommandError
 
 REPORT = 'make figures (--mode=report)'
 CEILING = 'make ceiling (--mode=ceiling) with the report\'s --num_eval_tasks and --eval_seed'
 TRAINING = 'make reproduce (it retrains the models) or git checkout'
 FINISH = 'finish its training first (make study and make reproduce continue partly trained models)'
-EVAL_KEYS = ('settings', 'K', 'num_tasks', 'eval_seed', 'alpha', 'query', 'grid', 'sources',
-             'code')
-POINT_KEYS = ('point', 'num_tasks', 'eval_seed', 'results', study_protocols.FAMILY_FIT, 'sources',
-              'code')
-CEILING_KEYS = ('num_tasks', 'of_eval_tasks', 'eval_seed', 'statistics', 'train_points', 'code')
 # The protocol fields of a results file that must agree across a report's set.
 Protocol = Dict[str, object]
 
@@ -67,7 +66,7 @@ def read_json(path: str, rewrite: str, keys=()) -> dict:
   if not os.path.exists(path):
     raise broken(path, 'is missing', rewrite)
   try:
-    data = utils.read_json(path)
+    data = fileio.read_json(path)
   except (OSError, ValueError) as e:
     raise broken(path, f'is unreadable ({type(e).__name__}: {utils.first_line(e)})', rewrite)
   missing = [key for key in keys if not isinstance(data, dict) or key not in data]
@@ -81,7 +80,7 @@ def check_table(path: str, rewrite: str, columns: List[str], rows: int):
   if not os.path.exists(path):
     raise broken(path, 'is missing', rewrite)
   try:
-    table = utils.read_csv(path)
+    table = fileio.read_csv(path)
     for row in table:
       for column in columns:
         float(row[column])
@@ -111,7 +110,7 @@ def check_arrays(path: str, rewrite: str, keys: List[str]):
 
 def check_finished(path: str, target: int):
   """One line unless `path` holds a checkpoint at its target iteration: a
-  partly trained model is never published."""
+  partly trained model is never checks."""
   if not checkpoints.has_checkpoint(path):
     raise CommandError(f'{path} holds no checkpoint: its results cannot be published; '
                        f'train it ({TRAINING})')
@@ -123,7 +122,7 @@ def check_finished(path: str, target: int):
 
 def trained_models(logdir: str) -> Dict[str, int]:
   """{folder: target iteration} of every paper and study model with a checkpoint."""
-  jobs = (paper.training_jobs(logdir)
+  jobs = (paper_models.training_jobs(logdir)
           + study_points.training_jobs(list(study_points.POINTS), logdir))
   return {job.path: job.settings.meta_iterations for job in jobs
           if checkpoints.has_checkpoint(job.path)}
@@ -160,16 +159,16 @@ def paper_results(logdir: str) -> Tuple[Dict[str, Dict[int, dict]], Dict[str, Pr
   """({name: {K: eval json}}, {file: protocol}) of every paper model whose
   folder exists, every file a redraw reads checked."""
   results, files, current = {}, {}, {}
-  for name, defined in paper.models().items():
-    path = os.path.join(paper.paper_dir(logdir), name)
+  for name, defined in paper_models.models().items():
+    path = os.path.join(paper_models.paper_dir(logdir), name)
     if not os.path.isdir(path):
       continue
     results[name] = {}
-    for k in paper.EVAL_KS:
+    for k in paper_models.EVAL_KS:
       stem = os.path.join(path, f'eval_K{k}')
-      data = read_json(stem + '.json', REPORT, EVAL_KEYS)
+      data = read_json(stem + '.json', REPORT, evaluation.RESULT_KEYS)
       check_sources(stem + '.json', data['sources'], [(path, defined.meta_iterations)], current)
-      if defined.method in paper.BASELINES:
+      if defined.method in paper_models.BASELINES:
         chosen = os.path.join(path, evaluation.CHOSEN_ALPHA_FILE.format(k))
         files[chosen] = protocol(read_json(chosen, REPORT, ('chosen', 'num_tasks', 'code')))
       expected = {'settings': defined.to_json(), 'K': k,
@@ -183,26 +182,20 @@ def paper_results(logdir: str) -> Tuple[Dict[str, Dict[int, dict]], Dict[str, Pr
                   [f'{s}_step{n}' for s in ('query', 'grid') for n in steps], data['num_tasks'])
       files[stem + '.json'] = protocol(data)
       results[name][k] = data
-    read_json(os.path.join(path, grouped.TIME_FILE), TRAINING, ('seconds',))
+    read_json(os.path.join(path, training_time.TIME_FILE), TRAINING, ('seconds',))
   if not results:
-    raise CommandError(f'no evaluated paper models in {paper.paper_dir(logdir)}; '
+    raise CommandError(f'no evaluated paper models in {paper_models.paper_dir(logdir)}; '
                        'run --mode=report first')
   return results, files
 
 
 # ---------------------------------------------------------------- the study --
 
-def figure_arrays() -> List[str]:
-  """The arrays of a point's _figure.npz (study.protocols.write_figure_data)."""
-  per_role = ['tasks', 'truth', 'support_x', 'support_y'] + [
-      f'step{s}' for s in study_protocols.TEST_STEPS]
-  return ['x', 'unseen'] + [f'{role}_{name}' for role in study_points.ROLES
-                            for name in per_role]
-
-
-def study_results(logdir: str) -> Tuple[Dict[str, dict], Dict[str, dict], Dict[str, Protocol]]:
+def study_results(logdir: str, base: run_settings.Settings = study_points.STUDY_BASE
+                  ) -> Tuple[Dict[str, dict], Dict[str, dict], Dict[str, Protocol]]:
   """(results, ceilings, {file: protocol}): every evaluated point's file and
-  the ceiling points' files, every file a redraw reads checked."""
+  the ceiling points' files, every file a redraw reads checked (`base`: the
+  settings the study's models derive from; tests pass a smaller one)."""
   results, files, current = {}, {}, {}
   results_dir = study_protocols.points_dir(logdir)
   columns = ([f'{r}_{p}_step{s}' for r, p, s in study_protocols.task_columns()]
@@ -211,17 +204,17 @@ def study_results(logdir: str) -> Tuple[Dict[str, dict], Dict[str, dict], Dict[s
     stem = os.path.join(results_dir, name)
     if not os.path.exists(stem + '.json'):
       continue
-    data = read_json(stem + '.json', REPORT, POINT_KEYS)
-    if data['point'] != utils.jsonable(dataclasses.asdict(point)):
+    data = read_json(stem + '.json', REPORT, study_protocols.POINT_KEYS)
+    if data['point'] != fileio.jsonable(dataclasses.asdict(point)):
       raise broken(stem + '.json', 'was computed for another definition of the point', REPORT)
-    models = study_points.role_models(point, logdir)
+    models = study_points.role_models(point, logdir, base)
     sources = data['sources'] if isinstance(data['sources'], dict) else {}
     check_sources(stem + '.json', [sources.get(role) for role in models],
                   [(path, settings.meta_iterations) for settings, path in models.values()],
                   current)
     check_table(stem + '_tasks.csv', REPORT, columns, data['num_tasks'])
     if name in study_points.FIGURE_POINTS:
-      check_arrays(stem + '_figure.npz', REPORT, figure_arrays())
+      check_arrays(stem + '_figure.npz', REPORT, study_protocols.figure_arrays())
     files[stem + '.json'] = protocol(data)
     results[name] = data
   if not results:
@@ -231,13 +224,13 @@ def study_results(logdir: str) -> Tuple[Dict[str, dict], Dict[str, dict], Dict[s
   for name in study_points.CEILING_POINTS:
     path = os.path.join(results_dir, name + '_ceiling.json')
     if os.path.exists(path):
-      ceilings[name] = read_json(path, CEILING, CEILING_KEYS)
+      ceilings[name] = read_json(path, CEILING, study_ceiling.CEILING_KEYS)
       # Written by their own command: one code version among themselves.
       ceiling = protocol(ceilings[name], 'of_eval_tasks')
       files[path] = {**ceiling, 'code': None, 'ceiling code': ceiling['code']}
   if len(results) == len(study_points.POINTS):     # the training time sentence reads these
-    for job in study_points.training_jobs(list(study_points.POINTS), logdir):
-      read_json(os.path.join(job.path, grouped.TIME_FILE), TRAINING, ('seconds',))
+    for job in study_points.training_jobs(list(study_points.POINTS), logdir, base):
+      read_json(os.path.join(job.path, training_time.TIME_FILE), TRAINING, ('seconds',))
   return results, ceilings, files
 
 
@@ -267,7 +260,7 @@ def check_readme(readme: str, sections: List[str]):
   """One line unless `readme` (or a doc linked beside it) has one ordered pair
   of markers for every section to rewrite, before anything is drawn."""
   try:
-    utils.section_files(utils.readme_texts(readme), sections)
+    readme_sections.section_files(readme_sections.readme_texts(readme), sections)
   except OSError as e:
     raise CommandError(f'--readme={readme}: {e.strerror}; give the README whose sections to '
                        'rewrite')

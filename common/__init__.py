@@ -1,0 +1,2 @@
+"""Helpers every layer uses: atomic files, statistics, README sections,
+signals and figure drawing."""
