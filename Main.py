@@ -410,5 +410,21 @@ def main(argv):
              'to a temporary name, then renamed)')
 
 
+def run_app():
+  """app.run(main), with output that any locale can print (a character it
+  cannot encode becomes "?") and one line if the output cannot be written
+  (a full disk behind `> file`)."""
+  for stream in (sys.stdout, sys.stderr):
+    stream.reconfigure(errors='replace')
+  try:
+    try:
+      app.run(main)    # main turns the work's OSErrors into one line; these are the output's
+    finally:
+      sys.stdout.flush()
+  except OSError as e:
+    print(f'error: the output cannot be written ({e.strerror})', file=sys.stderr, flush=True)
+    os._exit(1)   # the interpreter's own flush at exit would fail again, with a traceback
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run_app()

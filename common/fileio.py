@@ -5,12 +5,14 @@ import csv
 import io
 import json
 import os
+import stat
 import tempfile
 import threading
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 from utils import CommandError
 
+ENCODING = 'utf-8'    # every text file, whatever the locale says
 _batch = threading.local()    # this thread's replaced_together block: [(temporary, path)]
 
 
@@ -23,7 +25,9 @@ def atomic_open(path: str, mode: str = 'w'):
   rename waits for the end of that block."""
   tmp = f'{path}.tmp{os.getpid()}-{threading.get_ident()}'
   try:
-    with open(tmp, mode) as f:
+    # A new file, never through a link planted under the temporary's name.
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    with open(descriptor, mode, **({} if 'b' in mode else {'encoding': ENCODING})) as f:
       yield f
       f.flush()
       os.fsync(f.fileno())
@@ -53,14 +57,63 @@ def replaced_together():
   _batch.files = []
   try:
     yield
-    while _batch.files:
-      tmp, path = _batch.files.pop(0)
-      os.replace(tmp, path)
+    replace_all(_batch.files)
   finally:
     for tmp, _ in _batch.files:    # the block failed: no file of the set is replaced
       with contextlib.suppress(OSError):
         os.remove(tmp)
     _batch.files = None
+
+
+def replace_all(pending: List[Tuple[str, str]]):
+  """Renames each (temporary, path) of `pending`, in order, all or none: each
+  path's old file is kept under a hard link until every rename is done, and
+  put back if one fails (a file that cannot be replaced, e.g. immutable)."""
+  done = []    # (path, its old file's link, or None for a new path)
+  suffix = f'.old{os.getpid()}-{threading.get_ident()}'
+  try:
+    while pending:
+      tmp, path = pending[0]
+      old = path + suffix if os.path.lexists(path) else None
+      if old:
+        os.link(path, old, follow_symlinks=False)
+      try:
+        os.replace(tmp, path)
+      except BaseException:
+        if old:
+          os.remove(old)
+        raise
+      done.append((path, old))
+      pending.pop(0)
+  except BaseException:
+    for path, old in reversed(done):
+      with contextlib.suppress(OSError):
+        if old:
+          os.replace(old, path)
+        else:
+          os.remove(path)
+    done.clear()
+    raise
+  finally:
+    for _, old in done:
+      if old:
+        with contextlib.suppress(OSError):
+          os.remove(old)
+
+
+def check_regular(path: str):
+  """A ValueError unless `path` is a regular file, not a link: a named pipe
+  would hang a reader, a link would lead outside the folder."""
+  mode = os.lstat(path).st_mode
+  if not stat.S_ISREG(mode):
+    kind = 'a symbolic link' if stat.S_ISLNK(mode) else 'not a regular file'
+    raise ValueError(f'{path} is {kind}')
+
+
+def read_text(path: str) -> str:
+  check_regular(path)
+  with open(path, encoding=ENCODING) as f:
+    return f.read()
 
 
 def atomic_write(path: str, text: str):
@@ -118,8 +171,7 @@ def jsonable(data):
 
 
 def read_json(path: str):
-  with open(path) as f:
-    return json.load(f)
+  return json.loads(read_text(path))
 
 
 def csv_text(header: Sequence[str], rows: List[Sequence]) -> str:
@@ -135,5 +187,4 @@ def write_csv(path: str, header: Sequence[str], rows: List[Sequence]):
 
 
 def read_csv(path: str) -> List[Dict[str, str]]:
-  with open(path) as f:
-    return list(csv.DictReader(f))
+  return list(csv.DictReader(io.StringIO(read_text(path))))

@@ -3,7 +3,7 @@ README or the docs it links, rewritten from generated text."""
 import os
 from typing import Dict, Tuple
 
-from common.fileio import atomic_write
+from common.fileio import atomic_write, read_text
 
 LINKED_DOCS = ('docs/PERFORMANCE.md', 'docs/ENGINEERING.md')   # beside the README
 
@@ -17,8 +17,7 @@ def readme_texts(path: str) -> Dict[str, str]:
   texts = {}
   for file in [path] + [os.path.join(os.path.dirname(path), d) for d in LINKED_DOCS]:
     if file == path or os.path.exists(file):
-      with open(file) as f:
-        texts[file] = f.read()
+      texts[file] = read_text(file)
   return texts
 
 

@@ -13,6 +13,8 @@ import fcntl
 import glob
 import hashlib
 import os
+import re
+import stat
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -50,14 +52,21 @@ def folder_lock(path: str, instead: str = '--exp_name/--logdir'):
   which the OS releases when the process ends, however it ends. `instead`: the
   flags that choose another folder. A read-only folder needs no lock: no run
   can write there."""
-  try:
-    lock = open(os.path.join(path, '.lock'), 'a+')
+  lock_file = os.path.join(path, '.lock')
+  try:   # never through a link: the lock's pid would overwrite the file it leads to
+    lock = open(os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666), 'r+')
   except OSError as e:
+    if e.errno == errno.ELOOP:
+      raise CommandError(f'{lock_file} is a symbolic link; remove it (the lock is a plain '
+                         'file this code creates)')
     if e.errno not in READ_ONLY:
       raise
     yield
     return
   with lock:
+    if not stat.S_ISREG(os.fstat(lock.fileno()).st_mode):
+      raise CommandError(f'{lock_file} is not a regular file; remove it (the lock is a plain '
+                         'file this code creates)')
     try:
       fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -78,23 +87,38 @@ def unreadable_checkpoint(checkpoint: str, error) -> CommandError:
                       'checkout) or retrain into another folder')
 
 
-def restore_checkpoint(saver, sess, path: str):
-  """Restores the latest checkpoint in `path`, or one line on what is broken."""
+def restore_checkpoint(saver, sess, path: str, variables: List[tf.Variable]):
+  """Restores `variables` (the saver's) from the latest checkpoint in `path`,
+  or one line on what is broken. Their shapes are checked first: TF restores a
+  resource variable of another shape without a word (a config.json edited to
+  other hidden sizes), and the first run fails pages later."""
   checkpoint = latest_checkpoint(path)
   try:
+    saved = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+    for variable in variables:
+      name, shape = variable.op.name, variable.shape.as_list()
+      if saved.get(name) != shape:
+        raise ValueError(f'it holds {name} of shape {saved.get(name)}, the settings of '
+                         f'{config_file(path)} need {shape}')
     saver.restore(sess, checkpoint)
   except (tf.errors.OpError, ValueError) as e:
     raise unreadable_checkpoint(checkpoint, e)
 
 
+# The temporary names a killed or failed save leaves behind, and only those:
+# TF's checkpoint shards (<file>.tempstate<digits>) and state file
+# (checkpoint.tmp<32 hex digits>), this code's <file>.tmp<pid>-<thread> and
+# <file>.old<pid>-<thread> (fileio.replace_all).
+PARTIAL_FILES = re.compile(r'(\.tempstate\d+|^checkpoint\.tmp[0-9a-f]{32}|\.(tmp|old)\d+-\d+)$')
+
+
 def remove_partial_files(path: str):
-  """Temporary files a killed or failed save leaves behind (TF's .tempstate
-  shards and checkpoint.tmp<id>, this code's .tmp<pid> files); called with
-  the folder locked, so no other writer owns them."""
-  for pattern in ('*.tempstate*', '*.tmp*'):
-    for leftover in glob.glob(os.path.join(path, pattern)):
+  """Removes the PARTIAL_FILES in `path`; called with the folder locked, so no
+  other writer owns them. A user's `notes.tmp` is not one of them."""
+  for name in os.listdir(path):
+    if PARTIAL_FILES.search(name):
       with contextlib.suppress(OSError):
-        os.remove(leftover)
+        os.remove(os.path.join(path, name))
 
 
 def checkpoint_files(path: str) -> List[str]:
@@ -106,21 +130,36 @@ def checkpoint_files(path: str) -> List[str]:
                 if name.startswith((STATE_FILE, CHECKPOINT_PREFIX, CONFIG_FILE)))
 
 
-def latest_checkpoint(path: str) -> Optional[str]:
-  """The latest checkpoint (its path prefix) that `path`'s state file names, or
-  None without a state file (TF writes it last: a save killed before it left
-  no checkpoint); one line if the state file is unreadable or names a
-  checkpoint whose index is gone (TF would quietly answer none, and a new run
-  would overwrite the older checkpoints)."""
+def checkpoint_state(path: str):
+  """TF's checkpoint state of folder `path`, or None without a state file (TF
+  writes it last: a save killed before it left no checkpoint); one line if it
+  is unreadable or names a checkpoint outside `path` (an edited state file: a
+  resume's max_to_keep would delete the other folder's files, an eval would
+  use the other folder's model)."""
   state_file = os.path.join(path, STATE_FILE)
-  if not os.path.exists(state_file):
+  if not os.path.lexists(state_file):
     return None
   try:
+    fileio.check_regular(state_file)
     state = tf.train.get_checkpoint_state(path)
-  except (ValueError, tf.errors.OpError):
+  except (ValueError, OSError, tf.errors.OpError):
     state = None
   if state is None or not state.model_checkpoint_path:
     raise unreadable_checkpoint(state_file, 'not a checkpoint state')
+  folder = os.path.realpath(path)
+  for named in [state.model_checkpoint_path, *state.all_model_checkpoint_paths]:
+    if os.path.dirname(os.path.realpath(named)) != folder:
+      raise unreadable_checkpoint(state_file, f'it names {named}, outside {path}')
+  return state
+
+
+def latest_checkpoint(path: str) -> Optional[str]:
+  """The latest checkpoint (its path prefix) that `path`'s state file names
+  (checkpoint_state), or None; one line if its index is gone (TF would quietly
+  answer none, and a new run would overwrite the older checkpoints)."""
+  state = checkpoint_state(path)
+  if state is None:
+    return None
   checkpoint = state.model_checkpoint_path
   if not os.path.exists(checkpoint + '.index'):
     raise unreadable_checkpoint(checkpoint, f'{os.path.basename(checkpoint)}.index is missing')
@@ -342,8 +381,7 @@ class GroupCheckpoints:
           values[name].append(reader.get_tensor(name))
       except (tf.errors.OpError, ValueError) as e:
         raise unreadable_checkpoint(checkpoint, e)
-      saver.recover_last_checkpoints(
-          tf.train.get_checkpoint_state(path).all_model_checkpoint_paths)
+      saver.recover_last_checkpoints(checkpoint_state(path).all_model_checkpoint_paths)
     for name, variable in self.grouped.items():
       # Shared values (the step, Adam's beta powers) are equal in every model
       # at the same step; stacked ones get one row per model.

@@ -58,9 +58,10 @@ def test_session(settings: Settings):
   with tf.Graph().as_default():
     with interrupts.at_once('building the test graph'):
       model = run_settings.new_model(settings)
-    saver = tf.train.Saver(var_list=list(model.theta.values()))
+    theta = list(model.theta.values())
+    saver = tf.train.Saver(var_list=theta)
     with tf.Session(config=utils.session_config()) as sess:
-      yield sess, model, lambda path: checkpoints.restore_checkpoint(saver, sess, path)
+      yield sess, model, lambda path: checkpoints.restore_checkpoint(saver, sess, path, theta)
 
 
 class TestGraphs:
@@ -216,10 +217,7 @@ def holds(json_path: str, record: dict, tables: Dict[str, str]) -> bool:
     written = fileio.read_json(json_path)
     written.pop('code', None)
     same = fileio.json_text(written) == fileio.json_text(record)
-    for file, text in tables.items():
-      with open(file) as f:
-        same = same and f.read() == text
-    return same
+    return same and all(fileio.read_text(file) == text for file, text in tables.items())
   except (OSError, ValueError, AttributeError):
     return False     # missing or unreadable: rewritten
 

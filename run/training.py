@@ -177,10 +177,10 @@ def train(settings: Settings, path: str, resume: bool = False, print_interval: i
       with interrupts.at_once('starting the session'):
         sess.run(tf.global_variables_initializer())
         if history:
-          checkpoints.restore_checkpoint(saver, sess, path)
+          checkpoints.restore_checkpoint(saver, sess, path, tf.global_variables())
           # Earlier sessions' checkpoints count towards max_to_keep too.
           saver.recover_last_checkpoints(
-              tf.train.get_checkpoint_state(path).all_model_checkpoint_paths)
+              checkpoints.checkpoint_state(path).all_model_checkpoint_paths)
       interrupts.check()     # a signal in between: nothing trained, nothing to save
       step = int(sess.run(model.global_step))
       history = history + [{'start': step, 'end': step, 'beta': settings.beta}]

@@ -213,12 +213,16 @@ def test_an_interrupted_evaluation_exits_130_and_keeps_the_results(copy):
 
 
 def test_leftovers_of_a_killed_save_are_removed_by_the_next_run(copy):
-  for leftover in ('model.ckpt-60.data-00000-of-00001.tempstate123', 'config.json.tmp999',
-                   'checkpoint.tmp3f2a'):
-    open(os.path.join(copy, leftover), 'w').close()
+  """TF's and this code's temporary names go; the user's files that look alike stay."""
+  leftovers = ('model.ckpt-60.data-00000-of-00001.tempstate123', 'config.json.tmp999-1234',
+               'eval_K10.json.old999-1234', 'checkpoint.tmp' + '3f2a' * 8)
+  users = ('analysis.tmpl', 'my notes.tmp', 'draft.tmp2', 'checkpoint.tmp3f2a')
+  for name in leftovers + users:
+    open(os.path.join(copy, name), 'w').close()
   training.train(dataclasses.replace(TINY, meta_iterations=60), copy, resume=True)
   files = os.listdir(copy)
-  assert not [f for f in files if 'tempstate' in f or '.tmp' in f], files
+  assert not set(leftovers) & set(files), files
+  assert set(users) <= set(files), files
   assert sorted(f for f in files if f.endswith('.index')) == [
       'model.ckpt-40.index', 'model.ckpt-60.index']
 
