@@ -177,8 +177,8 @@ flags.DEFINE_integer('workers', utils.WORKERS, 'Threads working at once, one per
 flags.DEFINE_list('figure', [], 'Redraw mode: only these figures, by name (Img/<name>.png), '
                   'from the saved results in seconds; no README section is rewritten. One or '
                   f'more of {", ".join(report_modes.FIGURES)} (the main job\'s dashboard is --mode=plot\'s).')
-flags.DEFINE_integer('benchmark_repeats', 3, 'Benchmark: timed repeats per case (the median is reported).')
-flags.DEFINE_float('benchmark_seconds', 4.0, 'Benchmark: seconds per timed repeat.')
+flags.DEFINE_integer('benchmark_repeats', benchmark.PUBLISHED_REPEATS, 'Benchmark: timed repeats per case (the median is reported; other values write benchmark_repeats<n>.json).')
+flags.DEFINE_float('benchmark_seconds', benchmark.PUBLISHED_SECONDS, 'Benchmark: seconds per timed repeat (other values write benchmark_seconds<s>.json).')
 # Keys run_settings.RULES bounds that are checked where their flags are parsed,
 # with more to say: ranges (parse_range, the flags of RANGE_FLAGS) and choices
 # (check_choice).

@@ -225,6 +225,8 @@ def test_a_benchmark_of_other_settings_never_replaces_the_published_one(tmp_path
   other = run_settings.Settings(K=5, hidden=(100, 100))
   assert benchmark.results_file('logs', other) == os.path.join('logs',
                                                                'benchmark_K5_hidden100x100.json')
+  assert benchmark.results_file('logs', settings, 1, 0.05) == os.path.join(
+      'logs', 'benchmark_repeats1_seconds0.05.json')    # a shorter measurement
   record = fileio.read_json(os.path.join(SHIPPED, 'benchmark.json'))
   assert benchmark.published_table(record, 'b.json') == benchmark.benchmark_table(record)
   with pytest.raises(utils.CommandError, match='b.json was measured with other model settings'):
