@@ -164,7 +164,7 @@ flags.DEFINE_list('eval_k', [], 'K values to evaluate (default: the K the model 
 flags.DEFINE_float('eval_alpha', None, 'Test-time step size (default: the model\'s training alpha).')
 flags.DEFINE_string('logdir', 'logs', 'Folder of the experiment folders.')
 flags.DEFINE_string('exp_name', '', 'Experiment folder name (default: built from the settings).')
-flags.DEFINE_string('img_dir', 'Img', 'Folder of the figures (reproduce mode: <logdir>/Img).')
+flags.DEFINE_string('img_dir', 'Img', 'Folder of the figures (reproduce mode, and all/plot of a run in another --logdir than logs: <logdir>/Img).')
 flags.DEFINE_string('readme', 'README.md', 'README whose generated sections report and reproduce '
                     'modes rewrite (reproduce mode: <logdir>/README.md, a copy of README.md).')
 flags.DEFINE_bool('resume', False, 'Continue training from the last checkpoint in the experiment folder.')
@@ -273,13 +273,24 @@ def outputs():
   work starts, so a long run cannot fail at its last step."""
   used = MODE_FLAGS[FLAGS.mode]
   paths = [('logdir', FLAGS.logdir)] if 'logdir' in used and FLAGS.mode != 'eval' else []
-  if (FLAGS.mode in ('all', 'plot', 'report', 'redraw')
-      or (FLAGS.mode == 'reproduce' and given('img_dir'))):
+  if FLAGS.mode in ('all', 'plot'):
+    paths.append(('img_dir', run_figures_dir()))
+  if FLAGS.mode in ('report', 'redraw') or (FLAGS.mode == 'reproduce' and given('img_dir')):
     paths.append(('img_dir', FLAGS.img_dir))
   if (FLAGS.mode == 'report' or (FLAGS.mode == 'redraw' and not given('figure'))
       or (FLAGS.mode == 'reproduce' and given('readme'))):
     paths.append(('readme', FLAGS.readme))
   return paths
+
+
+def run_figures_dir() -> str:
+  """Where a run's dashboard goes: --img_dir, or <logdir>/Img for a run of
+  another --logdir than the project's (Img/ holds the project's runs' figures:
+  a run of the same name elsewhere must not replace them)."""
+  if given('img_dir') or os.path.realpath(FLAGS.logdir) == os.path.realpath(
+      FLAGS['logdir'].default):
+    return FLAGS.img_dir
+  return os.path.join(FLAGS.logdir, 'Img')
 
 
 def settings_from_flags() -> run_settings.Settings:
@@ -349,15 +360,15 @@ def run_model(settings: run_settings.Settings):
                                   name=names[k], keep_same=True)
       evaluation.print_summary(stats, k)
   if FLAGS.mode in ('all', 'plot'):
-    os.makedirs(FLAGS.img_dir, exist_ok=True)
-    for k in eval_ks:
-      figure = os.path.join(FLAGS.img_dir, f'{os.path.basename(path)}_K{k}.png')
+    os.makedirs(run_figures_dir(), exist_ok=True)
+    for k in eval_ks:   # named by its protocol too: <run>_K10.png, <run>_K10_5tasks.png
+      protocol = names[k][len('eval_'):]
+      figure = os.path.join(run_figures_dir(), f'{os.path.basename(path)}_{protocol}.png')
       run_figure.plot(saved, path, k, FLAGS.eval_seed, alpha, figure, names[k])
 
 
-def train_points(names):
-  scheduler.train_models(study_points.training_jobs(names, FLAGS.logdir), FLAGS.print_interval,
-                       FLAGS.save_interval, FLAGS.workers)
+def train_jobs(jobs):
+  scheduler.train_models(jobs, FLAGS.print_interval, FLAGS.save_interval, FLAGS.workers)
 
 
 RUNS = {   # mode -> the one function that runs it, given the flags' settings
@@ -370,8 +381,8 @@ RUNS = {   # mode -> the one function that runs it, given the flags' settings
     'reproduce': lambda _: report_modes.reproduce(
         FLAGS.logdir, if_given('img_dir'), if_given('readme'), FLAGS.num_eval_tasks,
         FLAGS.eval_seed, FLAGS.print_interval, FLAGS.save_interval, FLAGS.workers),
-    'point': lambda _: train_points([FLAGS.point]),
-    'study': lambda _: train_points(list(study_points.POINTS)),
+    'point': lambda _: train_jobs(study_points.training_jobs([FLAGS.point], FLAGS.logdir)),
+    'study': lambda _: train_jobs(study_points.all_jobs(FLAGS.logdir)),
     'points': lambda _: print('\n'.join(study_points.POINTS)),
     'ceiling': lambda _: report_modes.ceiling(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
                                             FLAGS.workers),

@@ -62,6 +62,8 @@ def median_interval(values: np.ndarray) -> List[float]:
   (normal approximation); non-finite values sort last, as failures."""
   ordered = np.sort(np.where(np.isnan(values), np.inf, values))
   n = ordered.size
+  if n == 0:    # e.g. a shape no task of a small evaluation drew
+    return [math.nan, math.nan]
   half = CI_Z * math.sqrt(n) / 2    # ranks (1-based) floor(n/2 - half), ceil(n/2 + half) + 1
   low, high = max(0, math.floor(n / 2 - half) - 1), min(n - 1, math.ceil(n / 2 + half))
   return [float(ordered[low]), float(ordered[high])]

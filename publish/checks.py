@@ -156,10 +156,17 @@ def protocol(data: dict, tasks: str = 'num_tasks') -> Protocol:
 # ---------------------------------------------------------------- the paper --
 
 def paper_results(logdir: str) -> Tuple[Dict[str, Dict[int, dict]], Dict[str, Protocol]]:
-  """({name: {K: eval json}}, {file: protocol}) of every paper model whose
-  folder exists, every file a redraw reads checked."""
+  """({name: {K: eval json}}, {file: protocol}) of every model the paper
+  section defines (a missing one is refused: the tables and figure 3 would
+  silently drop it), every file a redraw reads checked."""
   results, files, current = {}, {}, {}
-  for name, defined in paper_models.models().items():
+  defined_models = paper_models.models()
+  missing = [os.path.join(paper_models.paper_dir(logdir), name) for name in defined_models
+             if not os.path.isdir(os.path.join(paper_models.paper_dir(logdir), name))]
+  if missing and len(missing) < len(defined_models):
+    raise CommandError(f'{named(missing)}: missing, and the paper section needs every model it '
+                       f'defines; {TRAINING}')
+  for name, defined in defined_models.items():
     path = os.path.join(paper_models.paper_dir(logdir), name)
     if not os.path.isdir(path):
       continue
@@ -177,6 +184,9 @@ def paper_results(logdir: str) -> Tuple[Dict[str, Dict[int, dict]], Dict[str, Pr
         if data[key] != value:
           raise broken(stem + '.json', f'holds {key}={data[key]}, not the report\'s {value} '
                                        '(another protocol or model)', REPORT)
+      lacking = evaluation.missing_steps(data, defined)
+      if lacking:
+        raise broken(stem + '.json', f'is incomplete (no {", ".join(lacking)})', REPORT)
       steps = range(len(data['query']))
       check_table(stem + '_tasks.csv', REPORT,
                   [f'{s}_step{n}' for s in ('query', 'grid') for n in steps], data['num_tasks'])
@@ -205,6 +215,9 @@ def study_results(logdir: str, base: run_settings.Settings = study_points.STUDY_
     if not os.path.exists(stem + '.json'):
       continue
     data = read_json(stem + '.json', REPORT, study_protocols.POINT_KEYS)
+    lacking = study_protocols.missing_results(data)
+    if lacking:
+      raise broken(stem + '.json', f'is incomplete (no {named(lacking)})', REPORT)
     if data['point'] != fileio.jsonable(dataclasses.asdict(point)):
       raise broken(stem + '.json', 'was computed for another definition of the point', REPORT)
     models = study_points.role_models(point, logdir, base)
@@ -221,8 +234,9 @@ def study_results(logdir: str, base: run_settings.Settings = study_points.STUDY_
     raise CommandError(f'no robustness results in {results_dir}; evaluate first '
                        '(--mode=report)')
   ceilings = {}
+  first = next(iter(results.values()))    # the points' protocol (one for all: checked below)
   for name in study_points.CEILING_POINTS:
-    path = os.path.join(results_dir, name + '_ceiling.json')
+    path = study_ceiling.ceiling_file(logdir, name, first['num_tasks'], first['eval_seed'])
     if os.path.exists(path):
       ceilings[name] = read_json(path, CEILING, study_ceiling.CEILING_KEYS)
       # Written by their own command: one code version among themselves.

@@ -11,6 +11,7 @@ the logdir's lock (checks.lock), and nothing is drawn before every file
 it reads and the README's markers are checked (published).
 """
 import dataclasses
+import glob
 import os
 import shutil
 import time
@@ -125,13 +126,19 @@ def check_before_evaluating(logdir: str, readme: str, num_eval_tasks: int, eval_
   checks.check_readme(readme, README_SECTIONS)
   for path, target in checks.trained_models(logdir).items():
     checks.check_finished(path, target)
-  odd = {}
+  odd, missing = {}, []
   for name in study_points.CEILING_POINTS:
-    path = os.path.join(study_protocols.points_dir(logdir), name + '_ceiling.json')
+    path = study_ceiling.ceiling_file(logdir, name, num_eval_tasks, eval_seed)
     if os.path.exists(path):
       record = checks.read_json(path, checks.CEILING, study_ceiling.CEILING_KEYS)
       if (record['of_eval_tasks'], record['eval_seed']) != (num_eval_tasks, eval_seed):
         odd[path] = record
+    elif glob.glob(os.path.join(study_protocols.points_dir(logdir), name + '_ceiling*.json')):
+      missing.append(path)    # the ceiling exists for another protocol only
+  if missing:
+    flags = f'--num_eval_tasks={num_eval_tasks} --eval_seed={eval_seed}'
+    raise CommandError(f'no ceiling of this protocol ({checks.named(missing)}); write it with '
+                       f'--mode=ceiling {flags} (the published files stay)')
   if odd:
     theirs = next(iter(odd.values()))
     flags = f'--num_eval_tasks={num_eval_tasks} --eval_seed={eval_seed}'
@@ -193,8 +200,7 @@ def reproduce(logdir: str, img_dir: str, readme: str, num_eval_tasks: int, eval_
   img_dir, readme = reproduce_outputs(logdir, img_dir, readme)
   timer = timing.PartTimer(time.time())    # timing.REPRODUCE_PARTS, in that order
   with checks.lock(logdir):
-    jobs = (paper_models.training_jobs(logdir)
-            + study_points.training_jobs(list(study_points.POINTS), logdir))
+    jobs = paper_models.training_jobs(logdir) + study_points.all_jobs(logdir)
     trained = scheduler.train_models(jobs, print_interval, save_interval, workers)
     timer.part('training')
     compared = compare_with_shipped(logdir, [job.path for job in jobs])

@@ -9,6 +9,7 @@ import numpy as np
 
 from common import fileio
 from common import plots
+from run import checkpoints
 from run import evaluation
 from run import sampling
 from run.settings import Settings
@@ -37,6 +38,26 @@ def training_curve(path: str):
           np.array([post[i] for i in iterations]))
 
 
+def checked_results(results: str, settings: Settings, path: str) -> dict:
+  """The evaluation file a dashboard draws, whole and of the checkpoint the
+  folder holds now (a resumed training has a newer one), or one line."""
+  rewrite = 'rewrite it with --mode=eval and the same flags'
+  try:
+    data = fileio.read_json(results)
+    lacking = evaluation.missing_steps(data, settings)
+    source = data['sources'][0]
+  except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+    raise utils.CommandError(f'{results} is unreadable ({type(e).__name__}: {e}); {rewrite}')
+  if lacking:
+    raise utils.CommandError(f'{results} is incomplete (no {", ".join(lacking)}); {rewrite}')
+  now = checkpoints.checkpoint_source(path)
+  if (source.get('step'), source.get('sha256')) != (now['step'], now['sha256']):
+    raise utils.CommandError(f'{results} is of {source.get("checkpoint")} (sha256 '
+                             f'{source.get("sha256")}), not of the checkpoint {path} holds now '
+                             f'({now["checkpoint"]}, sha256 {now["sha256"]}); {rewrite}')
+  return data
+
+
 def plot(settings: Settings, path: str, k: int, seed: int, alpha: float, figure: str,
          results_name: str):
   """The run's dashboard: its training curve, its K-shot query MSE against test
@@ -47,11 +68,7 @@ def plot(settings: Settings, path: str, k: int, seed: int, alpha: float, figure:
   panels = [plots.Panel(tasks, b, predictions[:, b], f'{settings.method}, K={k}')
             for b in range(NUM_PLOT_TASKS)]
   results = os.path.join(path, results_name + '.json')
-  try:
-    stats = fileio.read_json(results)['query'] if os.path.exists(results) else None
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise utils.CommandError(f'{results} is unreadable ({type(e).__name__}: {e}); rewrite it '
-                             'with --mode=eval and the same flags')
+  stats = checked_results(results, settings, path)['query'] if os.path.exists(results) else None
   plots.dashboard(figure, f'{os.path.basename(path)}, tested with K={k}', training_curve(path),
                   stats, panels, evaluation.PLOT_STEPS)
   print(f'wrote {figure}')

@@ -5,7 +5,7 @@ size on validation tasks."""
 import contextlib
 import math
 import os
-from typing import Dict
+from typing import Dict, List
 
 import numpy as np
 
@@ -167,6 +167,20 @@ def results_name(trained: Settings, path: str, k: int, num_tasks: int, seed: int
 # The keys of every eval_K<k>.json: evaluate writes them, publish.checks reads them.
 RESULT_KEYS = ('settings', 'K', 'num_tasks', 'eval_seed', 'alpha', 'query', 'grid', 'sources',
                'code')
+STEP_KEYS = ('mean_all_tasks', 'median_all_tasks', 'n_diverged', 'n_worse', 'n_tasks')
+
+
+def missing_steps(data: dict, settings: Settings) -> List[str]:
+  """What an eval_K<k>.json lacks of its per-step rows: 'query' and 'grid' each
+  hold a row of statistics (STEP_KEYS) for steps 0..test_num_updates."""
+  steps = settings.test_num_updates + 1
+  missing = []
+  for part in ('query', 'grid'):
+    rows = data.get(part)
+    if not (isinstance(rows, list) and len(rows) == steps and all(
+        isinstance(row, dict) and all(key in row for key in STEP_KEYS) for row in rows)):
+      missing.append(f'{part}: {steps} steps of statistics')
+  return missing
 
 
 def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, alpha: float,

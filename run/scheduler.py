@@ -87,7 +87,7 @@ def train_models(jobs: List[run_settings.Job], print_interval: int, save_interva
   with interrupts.recording(), concurrent.futures.ThreadPoolExecutor(workers) as pool:
     futures = {pool.submit(training.train_group, [job.settings for job in group],
                            [job.path for job in group], f'[group {i}/{len(groups)}] ', stop,
-                           print_interval, save_interval): group
+                           print_interval, save_interval, workers): group
                for i, group in enumerate(groups, start=1)}
     errors, interrupted_at = [], []
     for future in concurrent.futures.as_completed(futures):
@@ -103,10 +103,8 @@ def train_models(jobs: List[run_settings.Job], print_interval: int, save_interva
       if seconds is None:
         continue
       group = futures[future]
-      for job in group:
-        records[job.path] = {'seconds': seconds / len(group), 'group_seconds': seconds,
-                             'models_in_group': len(group), 'workers': workers}
-        training_time.write(job.path, records[job.path])
+      for job in group:    # train_group wrote each model's record
+        records[job.path] = training_time.read(job.path)
     signum = interrupts.caught()
   if errors:
     raise errors[0]

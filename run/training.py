@@ -24,6 +24,7 @@ import numpy as np
 from common import interrupts
 from run import checkpoints
 from run import sampling
+from run import training_time
 from run import settings as run_settings
 from run.settings import Settings
 import utils
@@ -234,9 +235,11 @@ def build_group(settings: List[Settings]) -> maml.GroupedMAML:
 
 
 def train_group(settings: List[Settings], paths: List[str], label: str, stop: dict,
-                print_interval: int, save_interval: int) -> Optional[float]:
+                print_interval: int, save_interval: int, workers: int = 1) -> Optional[float]:
   """Trains the models of one group (settings[m] into paths[m]) to their
   meta_iterations; returns the seconds taken, or None if it stopped before.
+  Each session that saves adds itself to every model's training-time record
+  (`workers`: groups training at once, for that record).
 
   stop: {'failed': another group failed}; that or a signal (interrupts.caught)
   makes this group save every model and return after the current run
@@ -279,7 +282,20 @@ def train_group(settings: List[Settings], paths: List[str], label: str, stop: di
 
       if interrupts.caught():     # came while the graph was built: nothing new to save
         return None
-      if run_chunks(sess, model, lambda start, size: group_chunk(settings, start, size), step,
-                    first, paths, save, progress, stop, save_interval) is None:
+      load_at_start = os.getloadavg()[0]
+
+      def record(end: int):
+        for path in paths:
+          training_time.add_session(path, step, end, (time.time() - start_time) / len(paths),
+                                    len(paths), workers, [load_at_start, os.getloadavg()[0]])
+
+      try:
+        reached = run_chunks(sess, model, lambda start, size: group_chunk(settings, start, size),
+                             step, first, paths, save, progress, stop, save_interval)
+      except Interrupted as e:
+        record(e.step)
+        raise
+      if reached is None:
         return None
+      record(reached)
   return time.time() - start_time

@@ -18,6 +18,7 @@ import numpy as np
 from common import fileio
 from common import interrupts
 import FunGenerator
+from run import evaluation
 from study import points as study_points
 from study import protocols
 import utils
@@ -87,6 +88,20 @@ def ceiling_fit(point: study_points.Point, protocol: str, num_eval_tasks: int, s
 CEILING_KEYS = ('num_tasks', 'of_eval_tasks', 'eval_seed', 'statistics', 'train_points', 'code')
 
 
+def ceiling_file(logdir: str, name: str, num_eval_tasks: int, seed: int) -> str:
+  """<point>_ceiling.json, the published file, for the report's protocol
+  (evaluation.STANDARD_TASKS tasks of STANDARD_SEED); else named by what
+  differs (<point>_ceiling_3tasks_seed7.json), so a ceiling of another
+  protocol never replaces the published one, and a report of that protocol
+  finds its own."""
+  parts = [name + '_ceiling']
+  if num_eval_tasks != evaluation.STANDARD_TASKS:
+    parts.append(f'{num_eval_tasks}tasks')
+  if seed != evaluation.STANDARD_SEED:
+    parts.append(f'seed{seed}')
+  return os.path.join(protocols.points_dir(logdir), '_'.join(parts) + '.json')
+
+
 def write_ceilings(logdir: str, num_eval_tasks: int, seed: int,
                    names: List[str] = study_points.CEILING_POINTS,
                    workers: int = utils.WORKERS):
@@ -103,7 +118,7 @@ def write_ceilings(logdir: str, num_eval_tasks: int, seed: int,
       fits, workers)
   for name in names:
     errors = {protocol: e for (n, protocol), e in zip(fits, fitted) if n == name}
-    fileio.write_record(os.path.join(protocols.points_dir(logdir), name + '_ceiling.json'), {
+    fileio.write_record(ceiling_file(logdir, name, num_eval_tasks, seed), {
         'point': name, 'num_tasks': num_tasks, 'of_eval_tasks': num_eval_tasks,
         'eval_seed': seed, 'train_points': TRAIN_POINTS, 'train_steps': TRAIN_STEPS,
         'learning_rate': [LEARNING_RATE, FINAL_LEARNING_RATE], 'fits': FITS,

@@ -313,6 +313,34 @@ def by_shape(point: study_points.Point, evaluations, num_tasks: int, seed: int) 
 POINT_KEYS = ('point', 'num_tasks', 'eval_seed', 'results', FAMILY_FIT, 'sources', 'code')
 
 
+def missing_results(data: dict) -> List[str]:
+  """What a <point>.json lacks of what the report reads, as key paths (none:
+  []): for each K in EVAL_KS and role in ROLES, each MEASURED protocol at each
+  REPORTED_STEPS a row of statistics, and the family fit's rows."""
+  missing = []
+
+  def need(container, key, where):
+    value = container.get(key) if isinstance(container, dict) else None
+    if not isinstance(value, dict):
+      missing.append(where)
+    return value if isinstance(value, dict) else {}
+
+  results, fits = need(data, 'results', 'results'), need(data, FAMILY_FIT, FAMILY_FIT)
+  for k in map(str, EVAL_KS):
+    for role in study_points.ROLES:
+      protocols = need(need(need(results, k, f'results/{k}'), role, f'results/{k}/{role}'),
+                       'protocols', f'results/{k}/{role}/protocols')
+      for protocol in MEASURED:
+        steps = need(protocols, protocol, f'results/{k}/{role}/protocols/{protocol}')
+        for step in map(str, REPORTED_STEPS):
+          row = need(steps, step, f'results/{k}/{role}/protocols/{protocol}/{step}')
+          if row and not all(key in row for key in ('median', 'fraction_good', 'n_tasks')):
+            missing.append(f'results/{k}/{role}/protocols/{protocol}/{step} (statistics)')
+    for protocol in MEASURED:
+      need(need(fits, k, f'{FAMILY_FIT}/{k}'), protocol, f'{FAMILY_FIT}/{k}/{protocol}')
+  return missing
+
+
 def write_point(point: study_points.Point, evaluations, fits: Dict[int, Dict[str, np.ndarray]],
                 stem: str, num_tasks: int, seed: int, sources: Dict[str, dict]):
   """Writes <point>.json (statistics of the models and the family fit; per shape

@@ -14,6 +14,7 @@ from helpers import TINY, assert_one_line_error
 from run import checkpoints
 from run import evaluation
 from run import training
+from study import protocols
 from utils import CommandError
 
 
@@ -130,3 +131,49 @@ def test_a_config_of_other_hidden_sizes_than_its_checkpoint_is_one_line(two):
   data['settings']['hidden'] = [TINY.hidden[0]]
   fileio.write_json(config, data)
   assert_one_line_error(run_in(mine, '--mode=eval', '--eval_k=5'), 'of shape', 'need')
+
+
+def test_a_dashboard_of_a_resumed_run_refuses_the_old_evaluation(two):
+  """eval, then train further, then plot: the MSE panel would be the old
+  checkpoint's beside the new model's curves."""
+  mine, _ = two
+  img = os.path.join(mine, 'img')
+  flags = ('--eval_k=5', f'--img_dir={img}')
+  assert run_in(mine, '--mode=plot', *flags).returncode == 0
+  assert os.listdir(img) == ['mine_K5.png']
+  resumed = run_in(mine, '--mode=train', '--resume', f'--meta_iterations={TINY.meta_iterations + 20}',
+                   '--save_interval=20', *helpers.flags_of(TINY, 'K', 'meta_batch_size', 'hidden',
+                                                          'iterations_per_run'))
+  assert resumed.returncode == 0, resumed.stderr
+  assert_one_line_error(run_in(mine, '--mode=plot', *flags), 'not of the checkpoint',
+                        'rewrite it with --mode=eval')
+
+
+def test_a_dashboard_of_another_logdir_goes_beside_it_not_into_img(two):
+  """A run of the same name in another --logdir: its figure goes to
+  <logdir>/Img, never over the project's tracked Img/ figure."""
+  mine, _ = two
+  result = run_in(mine, '--mode=plot', '--eval_k=5')
+  assert result.returncode == 0, result.stderr
+  assert os.listdir(os.path.join(os.path.dirname(mine), 'Img')) == ['mine_K5.png']
+
+
+@pytest.mark.parametrize('cut', [lambda rows: rows[:3], lambda rows: [], lambda rows: 'x'])
+def test_an_evaluation_file_missing_steps_is_one_line_before_drawing(two, cut):
+  mine, _ = two
+  path = os.path.join(mine, 'eval_K5.json')
+  data = fileio.read_json(path)
+  data['query'] = cut(data['query'])
+  fileio.write_json(path, data)
+  assert_one_line_error(run_in(mine, '--mode=plot', '--eval_k=5',
+                               f'--img_dir={os.path.join(mine, "img")}'), 'is incomplete')
+
+
+def test_a_point_file_missing_a_step_is_named():
+  """A point file whose statistics lack a step: the check names what is missing."""
+  data = fileio.read_json(os.path.join(helpers.ROOT, 'logs', 'robustness', 'points', 'Fig1.json'))
+  assert protocols.missing_results(data) == []
+  del data['results']['20']['maml']['protocols']['in_range']['20']
+  assert protocols.missing_results(data) == ['results/20/maml/protocols/in_range/20']
+  del data['results']['10']
+  assert 'results/10' in protocols.missing_results(data)

@@ -96,8 +96,10 @@ def test_scheduler_folders_hold_what_a_solo_run_writes(trained):
     assert history == checkpoints.read_config(os.path.join(alone, name))[1]
     assert len(tf.train.get_checkpoint_state(path).all_model_checkpoint_paths) == 2
     record = fileio.read_json(os.path.join(path, 'training_seconds.json'))
-    assert record['seconds'] * record['models_in_group'] == pytest.approx(
-        record['group_seconds'])
+    [session] = record['sessions']
+    assert (session['start'], session['end']) == (0, settings.meta_iterations)
+    assert session['models_in_group'] == record['models_in_group'] >= 1
+    assert session['seconds'] == record['seconds'] > 0 and len(session['load_average']) == 2
     assert [p for p in os.listdir(path) if p.startswith('events.')]
     assert checkpoints.checkpoint_step(path) == settings.meta_iterations
     with evaluation.restored(settings, path) as (sess, model):   # evaluation reads it
@@ -172,6 +174,11 @@ def test_sigint_saves_every_model_and_a_rerun_resumes_exactly(tmp_path):
     history = checkpoints.read_config(os.path.join(logdir, name))[1]
     assert [(h['start'], h['end']) for h in history] == [(0, steps[name]),
                                                          (steps[name], total)]
+    # Both sessions counted in the training time, the interrupted one too.
+    record = fileio.read_json(os.path.join(logdir, name, 'training_seconds.json'))
+    assert [(s['start'], s['end']) for s in record['sessions']] == [(0, steps[name]),
+                                                                    (steps[name], total)]
+    assert record['seconds'] == pytest.approx(sum(s['seconds'] for s in record['sessions']))
 
 
 def test_the_grouped_op_reports_each_models_own_losses():
