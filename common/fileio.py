@@ -8,7 +8,7 @@ import os
 import stat
 import tempfile
 import threading
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 from utils import CommandError
 
@@ -174,7 +174,7 @@ def read_json(path: str):
   return json.loads(read_text(path))
 
 
-def csv_text(header: Sequence[str], rows: List[Sequence]) -> str:
+def csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
   buffer = io.StringIO()
   writer = csv.writer(buffer, lineterminator='\n')
   writer.writerow(header)

@@ -259,16 +259,21 @@ def write_config(config_path: str, settings: Settings, history: List[dict]):
 
 def find_run(logdir: str, settings: Settings) -> str:
   """The run in `logdir` that a resume with these settings continues: the one
-  trained with the same RESUME_KEYS, whatever its beta and iteration count."""
+  trained with the same RESUME_KEYS, whatever its beta and iteration count,
+  else the folder these settings name (a run stopped before its first save
+  has no config.json yet, and a run without --resume refuses its leftovers
+  saying "pass --resume")."""
   matches = []
-  for config_path in sorted(glob.glob(os.path.join(logdir, '*', CONFIG_FILE))):
-    path = os.path.dirname(config_path)
+  for path in sorted(filter(os.path.isdir, glob.glob(os.path.join(logdir, '*')))):
     try:
-      saved = load_settings(path)
+      saved = load_settings(path)    # config.json, or the pending one a kill left (config_file)
     except CommandError:
       continue
     if all(getattr(saved, key) == getattr(settings, key) for key in RESUME_KEYS):
       matches.append(path)
+  named = os.path.join(logdir, run_settings.experiment_name(settings))
+  if not matches and os.path.isdir(named):
+    return named
   if not matches:
     raise CommandError(f'--resume: no run in {logdir} was trained with these settings; '
                        'name the folder with --exp_name')

@@ -5,7 +5,7 @@ size on validation tasks."""
 import contextlib
 import math
 import os
-from typing import Dict, List
+from typing import Dict, Iterable, Iterator, List
 
 import numpy as np
 
@@ -205,8 +205,9 @@ def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, a
     tables = {
         stem + '_tasks.csv': fileio.csv_text(
             ['task'] + sorted(tasks['params']) + [f'{n}_step{s}' for n in losses for s in steps],
-            [[b] + [tasks['params'][p][b] for p in sorted(tasks['params'])]
-             + [l[s, b] for l in losses.values() for s in steps] for b in range(num_tasks)]),
+            checked([b] + [tasks['params'][p][b] for p in sorted(tasks['params'])]
+                    + [l[s, b] for l in losses.values() for s in steps]
+                    for b in range(num_tasks))),
         stem + '.csv': fileio.csv_text(('set', 'step') + fields, [
             (n, row['step']) + tuple(row[f] for f in fields)
             for n in stats for row in stats[n]])}
@@ -222,6 +223,14 @@ def evaluate(settings: Settings, path: str, k: int, num_tasks: int, seed: int, a
         fileio.atomic_write(file, text)
       fileio.write_record(stem + '.json', {**record, 'code': utils.code_version()}, RESULT_KEYS)
   return stats
+
+
+def checked(rows: Iterable) -> Iterator:
+  """The rows, checking for a signal before each: the per-task table of
+  millions of tasks takes minutes to format, and nothing is written before."""
+  for row in rows:
+    interrupts.check()
+    yield row
 
 
 def holds(json_path: str, record: dict, tables: Dict[str, str]) -> bool:

@@ -1,12 +1,19 @@
 """The task arrays a run feeds its graph: training chunks, seeded so that a
 resumed run sees the tasks an uninterrupted one would, and held-out task sets
 for evaluation, validation and the study (one sampler for all of them)."""
-from typing import Dict, Tuple
+from typing import Dict, Iterator, Tuple
 
 import numpy as np
 
+from common import interrupts
 import FunGenerator
 from run.settings import GRID_POINTS, Settings
+
+# Points (tasks x points per task) generated between two checks for a signal:
+# a tenth of a second of the sinusoid's targets, well under a second for the
+# costliest family, so a Ctrl-C stops the generation of millions of held-out
+# tasks (the grids' targets alone took 9 s at --num_eval_tasks=2000000) at once.
+PIECE_POINTS = 2 ** 21
 
 
 def training_chunk(settings: Settings, start: int, size: int):
@@ -41,12 +48,34 @@ def held_out_tasks(family: str, ranges: FunGenerator.TaskRanges, num_tasks: int,
   generator = FunGenerator.TaskGenerator(family, ranges, seed=seed)
   tasks = {'params': generator.sample_params(num_tasks)}
   for name, (num_points, x_range) in sampled.items():
-    x = generator.sample_x(num_tasks, num_points, x_range)
-    tasks[name] = (x, generator.targets(x, tasks['params']))
+    x = np.empty((num_tasks, num_points, 1))
+    for start, stop in pieces(num_tasks, num_points):
+      x[start:stop] = generator.sample_x(stop - start, num_points, x_range)
+    tasks[name] = (x, targets(generator, x, tasks['params']))
   for name, x_range in grids.items():
     x = generator.grid_x(num_tasks, GRID_POINTS, x_range)
-    tasks[name] = (x, generator.targets(x, tasks['params'], noisy=False))
+    tasks[name] = (x, targets(generator, x, tasks['params'], noisy=False))
   return tasks
+
+
+def pieces(num_tasks: int, num_points: int) -> Iterator[Tuple[int, int]]:
+  """(start, stop) of consecutive pieces of tasks of about PIECE_POINTS
+  points, checking for a signal before each. Drawn piece after piece, in task
+  order, a RandomState gives the numbers of one draw of all the tasks."""
+  size = max(1, PIECE_POINTS // max(1, num_points))
+  for start in range(0, num_tasks, size):
+    interrupts.check()
+    yield start, min(start + size, num_tasks)
+
+
+def targets(generator: FunGenerator.TaskGenerator, x: np.ndarray, params,
+            noisy: bool = True) -> np.ndarray:
+  """generator.targets(x, params, noisy), [B, N, 1], a piece of tasks at a time."""
+  y = np.empty(x.shape)
+  for start, stop in pieces(*x.shape[:2]):
+    y[start:stop] = generator.targets(x[start:stop], {p: v[start:stop] for p, v in params.items()},
+                                      noisy)
+  return y
 
 
 def network_inputs(settings: Settings, family: str, x: np.ndarray, params) -> np.ndarray:
@@ -54,7 +83,11 @@ def network_inputs(settings: Settings, family: str, x: np.ndarray, params) -> np
   if settings.method != 'oracle':
     return x
   features = FunGenerator.TaskGenerator(family).oracle_features(params)
-  return FunGenerator.with_features(x, features)
+  inputs = np.empty(x.shape[:2] + (x.shape[2] + features.shape[-1],),
+                    np.result_type(x, features))
+  for start, stop in pieces(*x.shape[:2]):
+    inputs[start:stop] = FunGenerator.with_features(x[start:stop], features[start:stop])
+  return inputs
 
 
 def evaluation_tasks(settings: Settings, k: int, num_tasks: int, seed: int,

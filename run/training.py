@@ -57,8 +57,12 @@ def non_finite_error(path: str, iteration: int) -> CommandError:
                       'Try a smaller --alpha or --beta.')
 
 
-def interrupted_error(step: int) -> CommandError:
+def interrupted_error(step: int, total: int) -> CommandError:
+  """The line of a signal that stopped training at `step` of `total` (saved there)."""
   signum = interrupts.caught()
+  if step >= total:     # came during the last run or save: there is nothing to resume
+    return CommandError(f'{signal.Signals(signum).name} at iteration {step}: training had '
+                        'finished and its checkpoint is saved', 128 + signum)
   return CommandError(f'{signal.Signals(signum).name} at iteration {step}: checkpoint saved; '
                       'continue with the same flags and --resume', 128 + signum)
 
@@ -194,11 +198,15 @@ def train(settings: Settings, path: str, resume: bool = False, print_interval: i
       with contextlib.closing(Progress('', [path], settings.meta_iterations, step,
                                        print_interval)) as progress:
         try:
-          return run_chunks(sess, model, lambda start, size: sampling.training_chunk(
+          step = run_chunks(sess, model, lambda start, size: sampling.training_chunk(
               settings, start, size), step, settings, [path], save, progress,
                             {'failed': False}, save_interval)
         except Interrupted as e:
-          raise interrupted_error(e.step) from None
+          raise interrupted_error(e.step, settings.meta_iterations) from None
+  # Said before the slow exit (TF's teardown, about a second), where a Ctrl-C
+  # ends the process with no word of its own.
+  print(f'{path}: training finished at iteration {step}; its checkpoint is saved', flush=True)
+  return step
 
 
 # ---------------------------------------------------- models of a group --

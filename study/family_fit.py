@@ -9,12 +9,15 @@ around each task's best value REFINE_ROUNDS times; the coefficients are the
 least-squares solution at each candidate, and the candidate with the smallest
 residual on the support points wins. Where the family is linear (lines,
 quadratics, a sinusoid of known frequency) this is plain least squares.
+A fit of a point's tasks takes up to half a minute: it checks for a signal
+before each candidate (a few milliseconds).
 """
 import itertools
 from typing import Dict, Tuple
 
 import numpy as np
 
+from common import interrupts
 import FunGenerator
 
 GRID_POINTS = 65      # starts per searched parameter
@@ -57,6 +60,7 @@ def fit(family_name: str, ranges: FunGenerator.TaskRanges, x: np.ndarray,
   values, coefficients, best = dict(fixed), None, np.full(size, np.inf)
   for _ in range(REFINE_ROUNDS + 1):
     for candidate in candidates(grids, size):
+      interrupts.check()
       searched = {**fixed, **candidate}
       solved, error = solve(family, x, y, searched)
       better = error < best

@@ -18,11 +18,15 @@ import pytest
 
 from run import checkpoints
 from run import evaluation
+import FunGenerator
 import helpers
 from helpers import TINY, assert_one_line_error
 from common import interrupts
+from run import sampling
+from run import settings as run_settings
 from run import training
 from study import ceiling as study_ceiling
+from study import family_fit
 import utils
 tf = utils.quiet_tensorflow()
 
@@ -349,3 +353,136 @@ def test_ceiling_fits_stop_their_workers_at_a_signal(tmp_path):
 
 
 CEILING_RUN_SECONDS = 2     # the fits run this long before the signal (all of them: minutes)
+
+
+def test_task_generation_stops_within_a_piece_at_a_signal(monkeypatch):
+  """Issue 29, finding 16: the held-out tasks of a large evaluation took most
+  of a minute to generate (the grids' targets: 9 s at 2,000,000 tasks) with no
+  check; a signal now stops it at the next piece of tasks, before the graph is
+  built or anything is written."""
+  monkeypatch.setattr(sampling, 'PIECE_POINTS', SMALL_PIECE_POINTS)
+  made = []
+
+  def targets(generator, x, params, noisy=True):
+    made.append(len(x))
+    if len(made) == SIGNAL_AT_PIECE:
+      os.kill(os.getpid(), signal.SIGINT)    # recorded, seen before the next piece
+    return original(generator, x, params, noisy)
+  original = FunGenerator.TaskGenerator.targets
+  monkeypatch.setattr(FunGenerator.TaskGenerator, 'targets', targets)
+  with interrupts.recording():
+    with pytest.raises(interrupts.Stopped, match='SIGINT: stopped'):
+      sampling.evaluation_tasks(TINY, TINY.K, PIECED_TASKS, 1)
+  assert len(made) == SIGNAL_AT_PIECE
+
+
+@pytest.mark.parametrize('family', sorted(FunGenerator.FAMILIES))
+def test_tasks_generated_in_pieces_are_those_of_one_draw(family, monkeypatch):
+  """The pieces draw from the generator in task order: every family, noise
+  and the oracle's inputs included, gives the numbers of one draw of all the
+  tasks (the published evaluations stay byte-identical)."""
+  settings = dataclasses.replace(TINY, method='oracle', family=family, ranges=dataclasses.replace(
+      TINY.ranges, noise_std=NOISE_STD, frequency=FREQUENCIES))
+  whole = sampling.evaluation_tasks(settings, TINY.K, PIECED_TASKS, 1)
+  monkeypatch.setattr(sampling, 'PIECE_POINTS', SMALL_PIECE_POINTS)
+  pieced = sampling.evaluation_tasks(settings, TINY.K, PIECED_TASKS, 1)
+  for name, value in whole.items():
+    if name == 'params':
+      for param in value:
+        np.testing.assert_array_equal(pieced[name][param], value[param], err_msg=param)
+    else:     # a set's (x, y), or its network inputs
+      np.testing.assert_array_equal(np.asarray(pieced[name]), np.asarray(value), err_msg=name)
+
+
+def test_a_signal_after_the_last_batch_writes_nothing(copy, monkeypatch):
+  """The per-task table of millions of tasks takes minutes to format (110 s
+  at 2,000,000 tasks, then every file was written): its rows check for a
+  signal, so a signal after the last batch stops before anything is written."""
+  def batched_losses(*args):
+    losses = original(*args)
+    os.kill(os.getpid(), signal.SIGINT)
+    return losses
+  original = evaluation.batched_losses
+  monkeypatch.setattr(evaluation, 'batched_losses', batched_losses)
+  before = snapshot(copy)
+  with interrupts.recording():
+    with pytest.raises(interrupts.Stopped, match='SIGINT: stopped'):
+      evaluation.evaluate(TINY, copy, TINY.K, PIECED_TASKS, 1, TINY.alpha, name='eval_K5_other')
+  assert snapshot(copy) == before
+
+
+def test_family_fits_stop_their_workers_at_a_signal():
+  """Issue 29, finding 17: a report's family fits (a family of two searched
+  frequencies: most of a minute per K) check for a signal before each
+  candidate, so both workers stop within one."""
+  ranges = dataclasses.replace(TINY.ranges, frequency=FREQUENCIES)
+  x, y, _ = FunGenerator.TaskGenerator('sum', ranges, seed=1).sample(FIT_TASKS, max(FIT_KS))
+  timer = threading.Timer(FIT_SECONDS, os.kill, (os.getpid(), signal.SIGINT))
+  start = time.time()
+  with interrupts.recording():
+    timer.start()
+    try:
+      with pytest.raises(interrupts.Stopped, match='SIGINT: stopped'):
+        utils.thread_map(lambda k: family_fit.fit('sum', ranges, x[:, :k], y[:, :k]), FIT_KS, 2)
+    finally:
+      timer.cancel()
+      timer.join()      # no signal after the block, when pytest would take it
+  assert time.time() - start < FIT_SECONDS + AT_ONCE_SECONDS
+
+
+SMALL_PIECE_POINTS = 1000   # pieces of 200 tasks of 5 points, 10 of their grids
+PIECED_TASKS = 1000
+SIGNAL_AT_PIECE = 3
+NOISE_STD = 0.3
+FREQUENCIES = (0.1, 0.5)    # a searched frequency range (the sum family: two)
+FIT_TASKS = 600             # the report's
+FIT_KS = (10, 20)           # the report's K, one per worker
+FIT_SECONDS = 1             # the fits run this long before the signal
+
+
+def test_a_signal_during_the_last_save_says_training_finished(tmp_path, monkeypatch, capsys):
+  """Issue 29, also seen: a Ctrl-C just after training ended exited 130 with no
+  word (or said "continue with --resume", which refuses a finished run).
+  Training says it finished and saved before the slow exit, and a signal
+  during the last save says the same."""
+  done = str(tmp_path / 'done')
+  training.train(TINY, done, save_interval=20)
+  assert (f'{done}: training finished at iteration {TINY.meta_iterations}; its checkpoint is '
+          'saved') in capsys.readouterr().out
+
+  def save_checkpoint(*args):
+    original(*args)
+    if args[CHECKPOINT_STEP_ARG] == TINY.meta_iterations:
+      os.kill(os.getpid(), signal.SIGINT)
+  original = checkpoints.save_checkpoint
+  monkeypatch.setattr(checkpoints, 'save_checkpoint', save_checkpoint)
+  stopped = str(tmp_path / 'stopped')
+  with pytest.raises(utils.CommandError, match=f'SIGINT at iteration {TINY.meta_iterations}: '
+                     'training had finished and its checkpoint is saved') as e:
+    training.train(TINY, stopped, save_interval=20)
+  assert e.value.exit_code == 130
+  assert checkpoints.checkpoint_step(stopped) == TINY.meta_iterations
+
+
+CHECKPOINT_STEP_ARG = 5     # save_checkpoint(saver, sess, path, settings, history, step, theta)
+
+
+def test_resume_continues_the_folder_that_said_pass_resume(copy, tmp_path):
+  """Issue 29, also seen: a folder holding only config.json.step700 said
+  "pass --resume", and --resume (without --exp_name) said "name the folder
+  with --exp_name". It now continues the folder its settings name (a run
+  stopped before its first save has no config.json yet); a folder a kill
+  left with only the pending config of its checkpoint is found as well."""
+  logdir = str(tmp_path / 'first')
+  named = os.path.join(logdir, run_settings.experiment_name(TINY))
+  os.makedirs(named)
+  shutil.copy(os.path.join(copy, 'config.json'), checkpoints.pending_config(named, 700))
+  with pytest.raises(utils.CommandError, match='pass --resume'):
+    training.train(TINY, named)
+  assert checkpoints.find_run(logdir, TINY) == named
+  assert training.train(TINY, named, resume=True) == TINY.meta_iterations
+  killed = str(tmp_path / 'second' / 'mine')
+  shutil.copytree(copy, killed)
+  os.replace(os.path.join(killed, 'config.json'),
+             checkpoints.pending_config(killed, TINY.meta_iterations))
+  assert checkpoints.find_run(os.path.dirname(killed), TINY) == killed
