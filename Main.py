@@ -272,7 +272,10 @@ def outputs():
   """(flag, path) of every output the mode writes: checked writable before any
   work starts, so a long run cannot fail at its last step."""
   used = MODE_FLAGS[FLAGS.mode]
-  paths = [('logdir', FLAGS.logdir)] if 'logdir' in used and FLAGS.mode != 'eval' else []
+  # These only read the logdir: an eval of a read-only folder prints its
+  # results, a dashboard or a single figure is drawn into the figure folder.
+  reads_logdir = FLAGS.mode in ('eval', 'plot') or (FLAGS.mode == 'redraw' and given('figure'))
+  paths = [('logdir', FLAGS.logdir)] if 'logdir' in used and not reads_logdir else []
   if FLAGS.mode in ('all', 'plot'):
     paths.append(('img_dir', run_figures_dir()))
   if FLAGS.mode in ('report', 'redraw') or (FLAGS.mode == 'reproduce' and given('img_dir')):

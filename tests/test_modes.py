@@ -1,5 +1,6 @@
 """Every mode keeps its word: flags apply or are refused, a checkpoint's settings
 are what evaluation uses, one run per folder, resume keeps its history."""
+import contextlib
 import os
 import shutil
 import subprocess
@@ -161,20 +162,28 @@ def test_runs_and_other_benchmarks_in_logs_are_not_committed():
   assert result.stdout.split() == ignored
 
 
+@contextlib.contextmanager
+def read_only_view(path: str, view: str):
+  """`path` seen at `view` through a read-only bind mount (the test is
+  skipped where there is none: it needs root)."""
+  os.mkdir(view)
+  mounted = subprocess.run(['mount', '--bind', '-o', 'ro', path, view],
+                           stderr=subprocess.DEVNULL).returncode == 0
+  if not mounted or fileio.can_write(view):
+    if mounted:
+      subprocess.run(['umount', view])
+    pytest.skip('no read-only bind mount here (needs root)')
+  try:
+    yield view
+  finally:
+    subprocess.run(['umount', view], check=True)
+
+
 @pytest.fixture
 def read_only(trained, tmp_path):
   """The trained model's folder seen through a read-only bind mount."""
-  _, path = trained
-  view = tmp_path / 'view'
-  view.mkdir()
-  mounted = subprocess.run(['mount', '--bind', '-o', 'ro', path, str(view)],
-                           stderr=subprocess.DEVNULL).returncode == 0
-  if not mounted or fileio.can_write(str(view)):
-    if mounted:
-      subprocess.run(['umount', str(view)])
-    pytest.skip('no read-only bind mount here (needs root)')
-  yield str(view)
-  subprocess.run(['umount', str(view)], check=True)
+  with read_only_view(trained[1], str(tmp_path / 'view')) as view:
+    yield view
 
 
 def test_eval_reads_a_model_from_a_read_only_folder(main, read_only, capsys):
@@ -184,3 +193,16 @@ def test_eval_reads_a_model_from_a_read_only_folder(main, read_only, capsys):
        f'--exp_name={os.path.basename(read_only)}', '--num_eval_tasks=10')
   out = capsys.readouterr().out
   assert 'K=5, 10 tasks, query MSE' in out and 'is read-only: these results are not saved' in out
+
+
+def test_a_dashboard_and_single_figures_need_only_the_figure_folder(main, trained, tmp_path):
+  """Issue 29, also seen: plot and redraw --figure refused a read-only logdir
+  though they only read it and write figures into --img_dir."""
+  logdir, _ = trained
+  img = str(tmp_path / 'img')
+  main('--mode=eval', f'--logdir={logdir}', '--exp_name=m')    # the file a dashboard draws
+  with read_only_view(logdir, str(tmp_path / 'runs')) as runs:
+    main('--mode=plot', f'--logdir={runs}', '--exp_name=m', f'--img_dir={img}')
+  with read_only_view(os.path.join(ROOT, 'logs'), str(tmp_path / 'logs')) as logs:
+    main('--mode=redraw', '--figure=paper_fig3', f'--logdir={logs}', f'--img_dir={img}')
+  assert sorted(os.listdir(img)) == ['m_K5.png', 'paper_fig3.png']
