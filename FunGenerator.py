@@ -69,6 +69,7 @@ class Family:
   params: Tuple[str, ...] = ()
   oracle_params: Tuple[str, ...] = ()   # what the oracle baseline is told
   discrete: Tuple[str, ...] = ()        # searched parameters that take integer values
+  ordered_x = False   # a task's points come in increasing x (see Harmonic)
 
   def searched(self, ranges: TaskRanges) -> Dict[str, Range]:
     """The range of each parameter the family is not linear in (a single value
@@ -225,6 +226,17 @@ class Product(TwoWaves):
     return np.concatenate([sines(x, w1 + w2), sines(x, w1 - w2)], axis=-1)
 
 
+@register
+class Harmonic(Product):
+  """A product whose points come in increasing x order, as the earlier study's
+  generator made them for its harmonic experiment (its code notes): the
+  first half of a meta-training task's points (set a) is then the left part
+  of its range and the second half (set b) the right, so the meta-objective
+  asks to predict the right part from the left."""
+  name = 'harmonic'
+  ordered_x = True
+
+
 def sines(x: np.ndarray, frequency: np.ndarray) -> np.ndarray:
   """sin and cos of 2 pi w x, [B, N, 2] for x [B, N, 1] and w [B]."""
   angle = 2 * math.pi * column(frequency) * x
@@ -281,10 +293,11 @@ class TaskGenerator:
     return self.family.sample(self.rng, self.ranges, num_tasks)
 
   def sample_x(self, num_tasks: int, num_points: int, x_range: Range = None) -> np.ndarray:
-    """x ~ U[x_range] (default: the distribution's range), [B, N, 1]."""
+    """x ~ U[x_range] (default: the distribution's range), [B, N, 1], in
+    increasing order per task for a family with ordered_x."""
     bounds = self.ranges.x if x_range is None else x_range
-    return uniform(self.rng, bounds, num_tasks * num_points).reshape(
-        num_tasks, num_points, 1)
+    x = uniform(self.rng, bounds, num_tasks * num_points).reshape(num_tasks, num_points, 1)
+    return np.sort(x, axis=1) if self.family.ordered_x else x
 
   def grid_x(self, num_tasks: int, num_points: int, x_range: Range = None) -> np.ndarray:
     """num_points evenly spaced x over x_range (default: the distribution's range),

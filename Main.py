@@ -385,7 +385,7 @@ RUNS = {   # mode -> the one function that runs it, given the flags' settings
         FLAGS.logdir, if_given('img_dir'), if_given('readme'), FLAGS.num_eval_tasks,
         FLAGS.eval_seed, FLAGS.print_interval, FLAGS.save_interval, FLAGS.workers),
     'point': lambda _: train_jobs(study_points.training_jobs([FLAGS.point], FLAGS.logdir)),
-    'study': lambda _: train_jobs(study_points.all_jobs(FLAGS.logdir)),
+    'study': lambda _: train_jobs(study_points.training_jobs(list(study_points.POINTS), FLAGS.logdir)),
     'points': lambda _: print('\n'.join(study_points.POINTS)),
     'ceiling': lambda _: report_modes.ceiling(FLAGS.logdir, FLAGS.num_eval_tasks, FLAGS.eval_seed,
                                             FLAGS.workers),

@@ -356,6 +356,113 @@ def boundary_figure(path: str, panels: List[dict], good: float, columns: int = 4
   plt.close(fig)
 
 
+HOW_FAR_FONT = 13       # drawn at 1,300 px wide, shown at ~900: about 9 pt on screen
+HOW_FAR_SIZE = (13, 8.4)
+# (line style, marker) per reference line, so that they differ without colour
+REFERENCE_STYLES = {'pretrained': ('--', 's'), 'paper model': (':', '^'),
+                    'family fit': ('-.', 'D')}
+
+
+def how_far_figure(path: str, panels: List[dict], threshold: float, ylabel: str):
+  """Percent of tasks fit well against the distance from the paper's
+  distribution, one panel per axis (at most six, 2 x 3).
+
+  panels: {'title', 'xlabel', 'magnitudes' [M] (drawn evenly spaced),
+  'seeds': per magnitude, MAML's share per seed (percent; their number may
+  differ between magnitudes), 'references': {label:
+  [M]} (the baseline, the paper's model, the family fit), 'boundary': index
+  of the last magnitude up to which MAML works for every seed (-1: none)}.
+  MAML is the band between its seeds' lowest and highest share, its seeds'
+  median (solid) and each seed (small dots); `threshold` (percent) is where a
+  model "works" (its median error below the fit-well threshold).
+  """
+  columns = 3
+  fig, axes = plt.subplots(math.ceil(len(panels) / columns), columns, squeeze=False,
+                           figsize=HOW_FAR_SIZE, sharey=True)
+  maml = color_of('MAML')
+  for panel, ax in zip(panels, axes.flat):
+    x = np.arange(len(panel['magnitudes']))
+    seeds = panel['seeds']
+    ax.fill_between(x, list(map(min, seeds)), list(map(max, seeds)), color=maml, alpha=0.2,
+                    label='MAML retrained: range over seeds')
+    for xi, shares in zip(x, seeds):
+      ax.plot([xi] * len(shares), shares, ls='none', marker='.', ms=5, color=maml, alpha=0.6)
+    ax.plot([], [], ls='none', marker='.', ms=5, color=maml, label='MAML retrained: each seed')
+    ax.plot(x, list(map(np.median, seeds)), color=maml, lw=2.2, marker='o', ms=6,
+            label='MAML retrained: median seed')
+    for label, values in panel['references'].items():
+      ls, marker = next(v for k, v in REFERENCE_STYLES.items() if k in label)
+      ax.plot(x, values, ls=ls, marker=marker, ms=6, lw=1.6, color=color_of(label), label=label)
+    ax.axhline(threshold, color='k', lw=0.8, ls=(0, (1, 3)))
+    last = panel['boundary']
+    if last < len(x) - 1:    # MAML stops working for every seed after `last`
+      ax.axvspan(last + 0.5, len(x) - 0.5, color='0.92', zorder=0,
+                 label='beyond the boundary: not every MAML seed works')
+      ax.axvline(last + 0.5, color='0.4', lw=1.2, zorder=0)
+    ax.set_xticks(x)
+    ax.set_xticklabels([f'{m:g}' for m in panel['magnitudes']], fontsize=HOW_FAR_FONT)
+    ax.tick_params(axis='y', labelsize=HOW_FAR_FONT)
+    ax.set_ylim(-3, 103)
+    ax.set_title(panel['title'], fontsize=HOW_FAR_FONT + 1)
+    ax.set_xlabel(panel['xlabel'], fontsize=HOW_FAR_FONT)
+  for ax in axes[:, 0]:
+    ax.set_ylabel(ylabel, fontsize=HOW_FAR_FONT)
+  for ax in axes.flat[len(panels):]:
+    ax.axis('off')
+  handles = {}
+  for ax in axes.flat:
+    for handle, label in zip(*ax.get_legend_handles_labels()):
+      handles.setdefault(label, handle)
+  handles[f'works: {threshold:g}% fit well'] = plt.Line2D([], [], color='k', lw=0.8,
+                                                           ls=(0, (1, 3)))
+  fig.legend(list(handles.values()), list(handles), loc='lower center', ncol=3,
+             fontsize=HOW_FAR_FONT - 1, frameon=False)
+  fig.tight_layout(rect=(0, 0.15, 1, 1))
+  write_figure(fig, path, dpi=DPI + 10)
+  plt.close(fig)
+
+
+LIMIT_MARKERS = {'family fit': 'D', 'network': 's', 'wider network': 'P', 'baseline': 'X'}
+
+
+def limits_figure(path: str, rows: Dict[str, dict], threshold: float, xlabel: str):
+  """One row per point: percent of tasks fit well by each reference (a marker
+  each, LIMIT_MARKERS: label -> value or None) and MAML's range over seeds
+  (a bar from 'MAML low' to 'MAML high', a dot at 'MAML median')."""
+  fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.8))
+  y = np.arange(len(rows))[::-1]
+  maml = color_of('MAML')
+  for yi, row in zip(y, rows.values()):
+    ax.plot([row['MAML low'], row['MAML high']], [yi, yi], color=maml, lw=5, alpha=0.35,
+            solid_capstyle='butt')
+    ax.plot(row['MAML median'], yi, 'o', color=maml, ms=8,
+            label='MAML retrained: median seed (bar: range over seeds)')
+    for offset, (label, marker) in enumerate(LIMIT_MARKERS.items()):
+      if row.get(label) is not None:
+        ax.plot(row[label], yi + 0.12 * (offset - 1.5), marker, ms=7, ls='none',
+                color=color_of({'network': 'network fit', 'wider network': 'network fit',
+                                'baseline': 'pretrained'}.get(label, label)),
+                mfc='none' if label == 'wider network' else None, label=ROW_LABELS[label])
+  ax.axvline(threshold, color='k', lw=0.8, ls=(0, (1, 3)))
+  ax.set_yticks(y)
+  ax.set_yticklabels(list(rows), fontsize=11)
+  ax.set_xlim(-2, 102)
+  ax.set_xlabel(xlabel, fontsize=11)
+  ax.tick_params(axis='x', labelsize=11)
+  handles = dict(zip(*reversed(ax.get_legend_handles_labels())))
+  ax.legend(list(handles.values()), list(handles), loc='upper center', fontsize=10, ncol=2,
+            bbox_to_anchor=(0.45, -0.09 - 1.2 / (0.45 * len(rows) + 1.8)), frameon=False)
+  fig.tight_layout()
+  write_figure(fig, path, dpi=DPI + 10)
+  plt.close(fig)
+
+
+ROW_LABELS = {'family fit': 'family fit to the K points',
+              'network': '1-40-40-1 network fit to each task',
+              'wider network': 'wider network fit to each task (best)',
+              'baseline': 'pretrained baseline, mean of its seeds'}
+
+
 def bar_panels(path: str, groups: List[str], panels: Dict[str, Dict[str, tuple]],
                ylabel: str):
   """Grouped bars with 95% intervals, one panel each: {panel title: {series

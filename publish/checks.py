@@ -235,7 +235,7 @@ def study_results(logdir: str, base: run_settings.Settings = study_points.STUDY_
                        '(--mode=report)')
   ceilings = {}
   first = next(iter(results.values()))    # the points' protocol (one for all: checked below)
-  for name in study_points.CEILING_POINTS:
+  for name in study_ceiling.CEILINGS:
     path = study_ceiling.ceiling_file(logdir, name, first['num_tasks'], first['eval_seed'])
     if os.path.exists(path):
       ceilings[name] = read_json(path, CEILING, study_ceiling.CEILING_KEYS)

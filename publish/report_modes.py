@@ -53,7 +53,8 @@ def check_report_memory(num_eval_tasks: int):
   settings = dataclasses.replace(run_settings.Settings(), test_num_updates=steps)
   regions = len(study_protocols.MEASURED)     # grids predicted per task
   need = regions * run_settings.evaluation_bytes(
-      settings, max(study_protocols.EVAL_KS), num_eval_tasks) + (
+      settings, max(k for p in study_points.POINTS.values()
+                    for k in study_protocols.point_ks(p)), num_eval_tasks) + (
           num_eval_tasks * steps * run_settings.num_parameters(settings)
           * run_settings.TF_FLOAT_BYTES)
   run_settings.require_memory(f'the report of {num_eval_tasks} tasks per point', need,
@@ -127,7 +128,7 @@ def check_before_evaluating(logdir: str, readme: str, num_eval_tasks: int, eval_
   for path, target in checks.trained_models(logdir).items():
     checks.check_finished(path, target)
   odd, missing = {}, []
-  for name in study_points.CEILING_POINTS:
+  for name in study_ceiling.CEILINGS:
     path = study_ceiling.ceiling_file(logdir, name, num_eval_tasks, eval_seed)
     if os.path.exists(path):
       record = checks.read_json(path, checks.CEILING, study_ceiling.CEILING_KEYS)
@@ -200,7 +201,7 @@ def reproduce(logdir: str, img_dir: str, readme: str, num_eval_tasks: int, eval_
   img_dir, readme = reproduce_outputs(logdir, img_dir, readme)
   timer = timing.PartTimer(time.time())    # timing.REPRODUCE_PARTS, in that order
   with checks.lock(logdir):
-    jobs = paper_models.training_jobs(logdir) + study_points.all_jobs(logdir)
+    jobs = paper_models.training_jobs(logdir) + study_points.training_jobs(list(study_points.POINTS), logdir)
     trained = scheduler.train_models(jobs, print_interval, save_interval, workers)
     timer.part('training')
     compared = compare_with_shipped(logdir, [job.path for job in jobs])

@@ -34,6 +34,22 @@ FINAL_LEARNING_RATE = 3e-4    # the rate decays geometrically to this
 INIT_SEED = 0
 # protocol -> (region trained on, region scored on)
 FITS = {'in_range': ('in_range', 'in_range'), 'time_series': ('in_sample', 'out_of_sample')}
+PAPER_HIDDEN = (40, 40)
+# Wider and deeper networks on the points where MAML fails and the paper's
+# network fits few tasks: does capacity limit the network?
+WIDER_HIDDEN = ((100, 100), (100, 100, 100))
+WIDTH_POINTS = ('Fig6', 'Fig6_one_frequency', 'double_frequency', 'square', 'sawtooth',
+                'frequency_0.4')
+
+
+def ceiling_key(name: str, hidden=PAPER_HIDDEN) -> str:
+  """The ceiling's name: the point's, with the hidden sizes if not the paper's (Fig6_h100x100)."""
+  return name if tuple(hidden) == PAPER_HIDDEN else f"{name}_h{'x'.join(map(str, hidden))}"
+
+
+# ceiling name -> (point, hidden layer sizes)
+CEILINGS = {**{ceiling_key(n): (n, PAPER_HIDDEN) for n in study_points.CEILING_POINTS},
+            **{ceiling_key(n, h): (n, h) for h in WIDER_HIDDEN for n in WIDTH_POINTS}}
 
 
 def init_weights(sizes, num_tasks: int, rng: np.random.RandomState) -> Dict[str, np.ndarray]:
@@ -46,7 +62,7 @@ def init_weights(sizes, num_tasks: int, rng: np.random.RandomState) -> Dict[str,
   return weights
 
 
-def fit(x_train, y_train, x_test, hidden=(40, 40), steps=TRAIN_STEPS) -> np.ndarray:
+def fit(x_train, y_train, x_test, hidden=PAPER_HIDDEN, steps=TRAIN_STEPS) -> np.ndarray:
   """Trains one network per task on (x_train, y_train) [B, N, 1]; its
   predictions at x_test [B, M, 1], float64."""
   sizes = [1] + list(hidden) + [1]
@@ -69,9 +85,10 @@ def fit(x_train, y_train, x_test, hidden=(40, 40), steps=TRAIN_STEPS) -> np.ndar
 
 
 def ceiling_fit(point: study_points.Point, protocol: str, num_eval_tasks: int, seed: int,
-                num_tasks: int = CEILING_TASKS) -> np.ndarray:
-  """The per-task normalised MSE [num_tasks] of the best-fit networks for one
-  protocol on the first num_tasks of the point's num_eval_tasks evaluation tasks."""
+                num_tasks: int = CEILING_TASKS, hidden=PAPER_HIDDEN) -> np.ndarray:
+  """The per-task normalised MSE [num_tasks] of the best-fit networks (hidden
+  layer sizes `hidden`) for one protocol on the first num_tasks of the
+  point's num_eval_tasks evaluation tasks."""
   tasks = protocols.protocol_tasks(point, protocols.FIGURE_K, num_eval_tasks, seed)
   params = {name: values[:num_tasks] for name, values in tasks['params'].items()}
   family = FunGenerator.FAMILIES[point.family]
@@ -79,7 +96,7 @@ def ceiling_fit(point: study_points.Point, protocol: str, num_eval_tasks: int, s
   region = protocols.regions(point.task_ranges)[trained_on]
   x = np.tile(np.linspace(*region, TRAIN_POINTS)[None, :, None], (num_tasks, 1, 1))
   x_test, y_test = (a[:num_tasks] for a in tasks[scored_on])
-  predictions = fit(x, family.evaluate(x, params), x_test)
+  predictions = fit(x, family.evaluate(x, params), x_test, hidden)
   return np.mean((predictions - y_test) ** 2, axis=(1, 2)) / tasks['variance'][:num_tasks]
 
 
@@ -103,23 +120,22 @@ def ceiling_file(logdir: str, name: str, num_eval_tasks: int, seed: int) -> str:
 
 
 def write_ceilings(logdir: str, num_eval_tasks: int, seed: int,
-                   names: List[str] = study_points.CEILING_POINTS,
-                   workers: int = utils.WORKERS):
-  """Computes the ceiling of each named point, `workers` fits at once; writes
-  <point>_ceiling.json."""
+                   names: List[str] = tuple(CEILINGS), workers: int = utils.WORKERS):
+  """Computes each named ceiling (of CEILINGS), `workers` fits at once; writes
+  <name>_ceiling.json."""
   os.makedirs(protocols.points_dir(logdir), exist_ok=True)
   num_tasks = min(CEILING_TASKS, num_eval_tasks)
   print(f'ceiling of {", ".join(names)}: {num_tasks} tasks x {len(FITS)} fits of '
         f'{TRAIN_STEPS} Adam steps each', flush=True)
   fits = [(name, protocol) for name in names for protocol in FITS]
   fitted = utils.thread_map(
-      lambda fit_: ceiling_fit(study_points.POINTS[fit_[0]], fit_[1], num_eval_tasks, seed,
-                               num_tasks),
+      lambda fit_: ceiling_fit(study_points.POINTS[CEILINGS[fit_[0]][0]], fit_[1],
+                               num_eval_tasks, seed, num_tasks, CEILINGS[fit_[0]][1]),
       fits, workers)
   for name in names:
     errors = {protocol: e for (n, protocol), e in zip(fits, fitted) if n == name}
     fileio.write_record(ceiling_file(logdir, name, num_eval_tasks, seed), {
-        'point': name, 'num_tasks': num_tasks, 'of_eval_tasks': num_eval_tasks,
+        'point': CEILINGS[name][0], 'hidden': list(CEILINGS[name][1]), 'num_tasks': num_tasks, 'of_eval_tasks': num_eval_tasks,
         'eval_seed': seed, 'train_points': TRAIN_POINTS, 'train_steps': TRAIN_STEPS,
         'learning_rate': [LEARNING_RATE, FINAL_LEARNING_RATE], 'fits': FITS,
         'statistics': {p: protocols.nmse_statistics(e) for p, e in errors.items()},

@@ -30,9 +30,12 @@ class Point:
   name: the command-line name; title: what changed from the paper's setting;
   family: a FunGenerator family; ranges: the TaskRanges fields that differ
   from the paper's; axis/magnitude: the sweep coordinate (None for a setting);
-  training: training settings that differ from the study's (checks only);
+  training: training settings that differ from the study's (e.g. another seed);
+  baseline_training: the baseline's, if not `training` (seeds past the
+  baseline's: MAML from seed 4 is compared with the seed-1 baseline);
   tuned_alpha: every model's test step size is chosen on validation tasks,
-  not only the baseline's (checks only).
+  not only the baseline's (checks only); eval_ks: the K it is tested at, if
+  not the study's (protocols.EVAL_KS).
   """
   name: str
   title: str
@@ -41,7 +44,9 @@ class Point:
   axis: str = None
   magnitude: float = None
   training: Dict[str, object] = dataclasses.field(default_factory=dict)  # e.g. another seed
+  baseline_training: Dict[str, object] = None
   tuned_alpha: bool = False    # MAML too adapts with a step size chosen on validation tasks
+  eval_ks: Tuple[int, ...] = None
 
   @property
   def task_ranges(self) -> FunGenerator.TaskRanges:
@@ -154,9 +159,12 @@ SEED_SUFFIX = f'_seed{SECOND_SEED}'
 
 def with_second_seed(point: Point) -> Point:
   """The same distribution with models trained from SECOND_SEED (off the sweep axes)."""
-  return dataclasses.replace(point, name=point.name + SEED_SUFFIX, axis=None,
-                             title=f'{point.title}, seed {SECOND_SEED}',
-                             training={'seed': SECOND_SEED})
+  seed = {'seed': SECOND_SEED}
+  return dataclasses.replace(
+      point, name=point.name + SEED_SUFFIX, axis=None, title=f'{point.title}, seed {SECOND_SEED}',
+      training={**point.training, **seed},
+      baseline_training=None if point.baseline_training is None else {
+          **point.baseline_training, **seed})
 
 
 # The whole sweep and the shapes again with another training seed: how much
@@ -172,10 +180,9 @@ TUNED_SUFFIX = '_tuned'
 FULL_PHASE = {'phase': (0.0, 2 * math.pi)}
 CHECK_ITERATIONS = 210000
 # MAML meta-trained on the full phase circle (seed 1) fits far fewer tasks than
-# in the paper's setting: a third seed and three times the iterations tell a
-# bad seed or too short a run from a harder problem.
+# in the paper's setting: three times the iterations tell too short a run from
+# a harder problem (more seeds: SEED_POINTS).
 CHECKS = SWEEP_SECOND_SEED + (
-    Point('phase_2_seed3', 'phase width 2 pi, seed 3', ranges=FULL_PHASE, training={'seed': 3}),
     Point('phase_2_long', f'phase width 2 pi, {CHECK_ITERATIONS} iterations',
           ranges=FULL_PHASE, training={'meta_iterations': CHECK_ITERATIONS}),
 ) + tuple(
@@ -184,15 +191,71 @@ CHECKS = SWEEP_SECOND_SEED + (
                         title=point.title + ', test alpha chosen on validation tasks',
                         tuned_alpha=True)
     for point in SWEEP if point.axis == 'amplitude' and point.magnitude in TUNED_AMPLITUDES)
-POINTS = {p.name: p for p in SETTING_POINTS + SWEEP + CHECKS + SHAPE_POINTS
-          + SHAPE_POINTS_SECOND_SEED + SETTING_POINTS_SECOND_SEED + CONTROL_POINTS
-          + CONTROL_POINTS_SECOND_SEED}
-FULL_PHASE_RUNS = ('phase_2', 'phase_2_seed2', 'phase_2_seed3')
 TRAINED_METHODS = ('maml', 'pretrain')
+# Verdicts over seeds: MAML meta-trained from each of SEEDS on every distinct
+# distribution the verdicts, tables and sentences read (FULL_PHASE_SEEDS on the
+# full phase circle, where seeds disagree most); the baseline from
+# BASELINE_SEEDS. Seeds 1 and 2 are points of every name (Fig2_seed2 and
+# amplitude_10_seed2 share their models); later seeds are points of each
+# distinct distribution's first name only (canonical).
+SEEDS = (1, 2, 3, 4, 5)
+FULL_PHASE_SEEDS = tuple(range(1, 11))
+BASELINE_SEEDS = (1, SECOND_SEED)
+VERDICT_POINTS = SETTING_POINTS + CONTROL_POINTS + SHAPE_POINTS + SWEEP   # named ones first
 # The models tested on every point, and how the report names them.
 ROLES = {'maml': 'MAML, trained on it', 'standard': 'MAML, paper model',
          'pretrain': 'pretrained, trained on it'}
 
+
+# Mechanisms: each point changes one thing of a failing or suspect point.
+# Five inner steps at meta-training (beside the one-step point's baseline);
+# the doubled-frequency control with one more change of the one-frequency
+# product at a time; the earlier study's harmonic experiment (its code notes:
+# a product at frequencies 1 and 3 on x in [0, 3], a task's left half the
+# inner step's points and its right half the meta-loss's, K = 100, 10 tasks
+# per meta-batch, 100,000 iterations; amplitude 1, the generator's default;
+# the phases the project's [0, pi] and a small noise are this project's
+# reading) at its network and the 80x80 its usage line names; step sizes
+# chosen on validation where the fixed alpha is suspected.
+FIVE_STEPS = {'num_updates': 5}
+HARMONIC_NOISE = 0.05
+HARMONIC = {'frequency': (1.0, 1.0), 'frequency_offset': (2.0, 2.0), 'amplitude': (1.0, 1.0),
+            'x': (0.0, 3.0), 'noise_std': HARMONIC_NOISE}
+HARMONIC_TRAINING = {'K': 100, 'meta_batch_size': 10, 'meta_iterations': 100000}
+HARMONIC_KS = (10, 100)
+HARMONIC_TITLE = ('products sin(2 pi x - phi1) cos(6 pi x - phi2), x in [0, 3], left half to '
+                  'right half, K = 100')
+MECHANISM_POINTS = (
+    Point('Fig1_5steps', "the paper's setting, 5 inner steps at meta-training",
+          training=FIVE_STEPS, baseline_training={}),
+    Point('amplitude_40_5steps', 'A ~ U[0.1, 40], 5 inner steps at meta-training',
+          ranges={'amplitude': (0.1, 40.0)}, training=FIVE_STEPS, baseline_training={}),
+    Point('quadratic_5steps', 'quadratics, 5 inner steps at meta-training', family='quadratic',
+          training=FIVE_STEPS, baseline_training={}),
+    Point('phase_2_5steps', 'phi ~ U[0, 2 pi], 5 inner steps at meta-training',
+          ranges=FULL_PHASE, training=FIVE_STEPS, baseline_training={}),
+    Point('double_frequency_half_amplitude', "sinusoid at w = 1/pi, A ~ U[0.05, 2.5], the "
+          "paper's phi", ranges={**DOUBLE_FREQUENCY, 'amplitude': (0.05, 2.5)}),
+    Point('double_frequency_full_phase', "sinusoid at w = 1/pi, the paper's A, phi ~ U[0, 2 pi]",
+          ranges={**DOUBLE_FREQUENCY, **FULL_PHASE}),
+    Point('harmonic', HARMONIC_TITLE, family='harmonic', ranges=HARMONIC,
+          training=HARMONIC_TRAINING, eval_ks=HARMONIC_KS),
+    Point('harmonic_h80', HARMONIC_TITLE + ', hidden 80x80', family='harmonic', ranges=HARMONIC,
+          training={**HARMONIC_TRAINING, 'hidden': (80, 80)}, eval_ks=HARMONIC_KS),
+)
+FIVE_STEP_PAIRS = (('Fig1', 'Fig1_5steps'), ('amplitude_40', 'amplitude_40_5steps'),
+                   ('quadratic', 'quadratic_5steps'), ('phase_2', 'phase_2_5steps'))
+TUNED_NAMES = ('noise_1', 'noise_2', 'phase_2', 'quadratic')
+POINTS_BY_NAME = {p.name: p for p in SWEEP + SHAPE_POINTS}
+TUNED_POINTS = tuple(
+    dataclasses.replace(POINTS_BY_NAME[name], name=name + TUNED_SUFFIX, axis=None,
+                        title=POINTS_BY_NAME[name].title + ', test alpha chosen on validation tasks',
+                        tuned_alpha=True)
+    for name in TUNED_NAMES)
+MECHANISMS = MECHANISM_POINTS + TUNED_POINTS
+POINTS = {p.name: p for p in SETTING_POINTS + SWEEP + CHECKS + SHAPE_POINTS
+          + SHAPE_POINTS_SECOND_SEED + SETTING_POINTS_SECOND_SEED + CONTROL_POINTS
+          + CONTROL_POINTS_SECOND_SEED + MECHANISMS + tuple(map(with_second_seed, MECHANISMS))}
 
 def study_dir(logdir: str) -> str:
   return os.path.join(logdir, 'robustness')
@@ -212,9 +275,11 @@ def model_dir(logdir: str, settings: run_settings.Settings) -> str:
 def role_models(point: Point, logdir: str, base: run_settings.Settings = STUDY_BASE
                 ) -> Dict[str, Tuple[run_settings.Settings, str]]:
   """role -> (settings, checkpoint folder) of the models tested on a point."""
+  baseline = point if point.baseline_training is None else dataclasses.replace(
+      point, training=point.baseline_training)
   models = {'maml': model_settings(point, 'maml', base),
             'standard': model_settings(STANDARD, 'maml', base),
-            'pretrain': model_settings(point, 'pretrain', base)}
+            'pretrain': model_settings(baseline, 'pretrain', base)}
   return {role: (settings, model_dir(logdir, settings)) for role, settings in models.items()}
 
 
@@ -223,39 +288,52 @@ def training_jobs(names: List[str], logdir: str, base: run_settings.Settings = S
   """The MAML and pretrained models of the named points, each once."""
   jobs = {}
   for name in names:
-    for method in TRAINED_METHODS:
-      settings = model_settings(POINTS[name], method, base)
-      jobs.setdefault(model_dir(logdir, settings), settings)
+    for role in TRAINED_METHODS:    # the roles trained on the point are named by their method
+      settings, path = role_models(POINTS[name], logdir, base)[role]
+      jobs.setdefault(path, settings)
   return [run_settings.Job(settings, path) for path, settings in jobs.items()]
 
 
-# Verdicts over seeds (issue 30): MAML meta-trained from each of these seeds on
-# every distinct distribution the study's verdicts and tables read, and from
-# more on the full phase circle, where seeds disagree most. The points above
-# test seeds 1 and 2 (and 3 on the full circle); the report does not read the
-# other seeds' models yet.
-VERDICT_SEEDS = (1, 2, 3, 4, 5)
-FULL_PHASE_SEEDS = tuple(range(1, 11))
-VERDICT_POINTS = SETTING_POINTS + SWEEP + SHAPE_POINTS + CONTROL_POINTS
-
-
-def seed_jobs(logdir: str, base: run_settings.Settings = STUDY_BASE) -> List[run_settings.Job]:
-  """The MAML models of every VERDICT_POINTS distribution at each VERDICT_SEEDS
-  seed (FULL_PHASE_SEEDS on the full phase circle), each once."""
-  jobs = {}
+def canonical_names() -> Dict[str, str]:
+  """{point name: the first VERDICT_POINTS name of the same MAML model}: an
+  alias (Fig2 = amplitude_10, Fig1 = amplitude_5 = phase_1 = ...) maps to the
+  one name that stands for its distribution in counts and in later seeds."""
+  first = {}
+  names = {}
   for point in VERDICT_POINTS:
-    seeds = FULL_PHASE_SEEDS if point.ranges == FULL_PHASE else VERDICT_SEEDS
-    for seed in seeds:
-      settings = dataclasses.replace(model_settings(point, 'maml', base), seed=seed)
-      jobs.setdefault(model_dir(logdir, settings), settings)
-  return [run_settings.Job(settings, path) for path, settings in jobs.items()]
+    key = run_settings.experiment_name(model_settings(point, 'maml'))
+    names[point.name] = first.setdefault(key, point.name)
+  return names
 
 
-def all_jobs(logdir: str, base: run_settings.Settings = STUDY_BASE) -> List[run_settings.Job]:
-  """Every model the study trains: its points' and the verdict seeds', each once."""
-  jobs = {job.path: job for job in training_jobs(list(POINTS), logdir, base)
-          + seed_jobs(logdir, base)}
-  return list(jobs.values())
+CANONICAL = canonical_names()
+DISTINCT = tuple(dict.fromkeys(CANONICAL.values()))   # each distribution once, in order
+
+
+def seeds_of(name: str) -> Tuple[int, ...]:
+  """The training seeds of MAML on a verdict point's distribution."""
+  return FULL_PHASE_SEEDS if POINTS[CANONICAL[name]].ranges == FULL_PHASE else SEEDS
+
+
+def seed_name(name: str, seed: int) -> str:
+  """The point of a verdict point's distribution whose MAML is trained from `seed`."""
+  if seed == 1:
+    return name
+  if seed == SECOND_SEED:
+    return name + SEED_SUFFIX
+  return f'{CANONICAL[name]}_seed{seed}'
+
+
+def later_seed_points() -> List[Point]:
+  """Each distinct distribution with MAML from its seeds past SECOND_SEED,
+  beside the seed-1 baseline."""
+  return [dataclasses.replace(POINTS[name], name=f'{name}_seed{seed}', axis=None,
+                              title=f'{POINTS[name].title}, seed {seed}',
+                              training={'seed': seed}, baseline_training={})
+          for name in DISTINCT for seed in seeds_of(name) if seed > SECOND_SEED]
+
+
+POINTS.update({p.name: p for p in later_seed_points()})
 
 
 def trained_points(logdir: str, base: run_settings.Settings = STUDY_BASE) -> List[Point]:

@@ -12,7 +12,7 @@ Errors are normalised per task: MSE / variance of the task's f over [lo, hi].
 import dataclasses
 import math
 import os
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -32,9 +32,13 @@ FAR_FRACTION = 0.5       # far extrapolation: [hi, hi + 0.5 (hi - lo)]
 GOOD_NMSE = 0.1          # a task counts as fit well below this normalised MSE
 EVAL_KS = (10, 20)
 FIGURE_K = 10
-TEST_STEPS = (1, 20)
-REPORTED_STEPS = (0,) + TEST_STEPS
+TEST_STEPS = (1, 20)      # drawn in figures and kept per task in <point>_tasks.csv
+# Test step counts a model may be adapted with, one chosen per model on
+# validation tasks (MAML is meta-trained for one step; more may help or hurt).
+STEP_CHOICES = (1, 2, 5, 10, 20)
+REPORTED_STEPS = (0,) + STEP_CHOICES
 FINAL_STEP = max(TEST_STEPS)
+CHOSEN = 'chosen'         # the statistics at the step count chosen on validation tasks
 PERCENTILES = (10, 50, 90)
 PROTOCOLS = {'in_range': 'in range', 'time_series': 'time series, last 20%',
              'far': 'far extrapolation'}
@@ -44,6 +48,11 @@ MEASURED = {'in_range': ('full', 'in_range'), 'time_series': ('early', 'out_of_s
 BASELINE = 'pretrain'
 SIGN_TEST_LEVEL = 0.05   # one-sided
 SIGN_TEST_Z = 1.645      # its normal quantile
+
+
+def point_ks(point: study_points.Point) -> Tuple[int, ...]:
+  """The K a point is tested at."""
+  return point.eval_ks or EVAL_KS
 
 
 def points_dir(logdir: str) -> str:
@@ -115,11 +124,12 @@ def family_fits(points: List[study_points.Point], num_tasks: int, seed: int,
                 workers: int = utils.WORKERS) -> Dict[str, Dict[int, Dict[str, np.ndarray]]]:
   """{point: {K: family_fit_errors}}, once per task distribution."""
   distributions = {(p.family, p.task_ranges): p for p in points}
-  keys = [(key, k) for key in distributions for k in EVAL_KS]
+  keys = [(key, k) for key, p in distributions.items() for k in point_ks(p)]
   errors = dict(zip(keys, utils.thread_map(
       lambda job: family_fit_errors(distributions[job[0]], job[1], num_tasks, seed),
       keys, workers)))
-  return {p.name: {k: errors[(p.family, p.task_ranges), k] for k in EVAL_KS} for p in points}
+  return {p.name: {k: errors[(p.family, p.task_ranges), k] for k in point_ks(p)}
+          for p in points}
 
 
 def as_failures(values: np.ndarray) -> np.ndarray:
@@ -152,32 +162,43 @@ def percentile_tasks(values: np.ndarray) -> List[int]:
   return [int(order[round(p / 100 * (values.size - 1))]) for p in PERCENTILES]
 
 
-def most_fit_step_size(errors: Dict[float, np.ndarray]) -> float:
-  """The study's test-time step size rule, on the statistics its verdicts read.
+def most_fit(errors: Dict[float, np.ndarray]) -> float:
+  """The study's rule for a test-time choice (step size or step count), on the
+  statistics its verdicts read.
 
   Args:
-    errors: {alpha: per-task validation nMSE [B] after the last test step}, for
-      each alpha in evaluation.STEP_SIZES (alpha = 0, no fine-tuning, among them).
+    errors: {candidate: per-task validation nMSE [B]}.
   Returns:
-    the alpha that fits the most validation tasks well (nMSE < GOOD_NMSE), ties
-    broken by the lower median, then by the smaller alpha.
+    the candidate that fits the most validation tasks well (nMSE < GOOD_NMSE),
+    ties broken by the lower median, then by the smaller candidate.
   """
-  return min(sorted(errors), key=lambda alpha: (-np.sum(as_failures(errors[alpha]) < GOOD_NMSE),
-                                                np.median(as_failures(errors[alpha]))))
+  return min(sorted(errors), key=lambda c: (-np.sum(as_failures(errors[c]) < GOOD_NMSE),
+                                            np.median(as_failures(errors[c]))))
 
 
-def validated_alpha(sess, model, point: study_points.Point, k: int, num_tasks: int) -> float:
-  """most_fit_step_size on the in-range normalised MSE after the last test step,
-  on validation tasks of the point."""
+def most_fit_step_size(errors: Dict[float, np.ndarray]) -> float:
+  """most_fit over {alpha: nMSE after the last test step [B]}, each alpha in
+  evaluation.STEP_SIZES (alpha = 0, no fine-tuning, among them)."""
+  return most_fit(errors)
+
+
+def validated(sess, model, point: study_points.Point, k: int, num_tasks: int,
+              alpha: float = None) -> Tuple[float, int]:
+  """(alpha, steps) for a model on a point, chosen on validation tasks by
+  most_fit on the in-range normalised MSE: alpha (if not given) after the
+  last test step, then the step count among STEP_CHOICES at that alpha."""
   tasks = protocol_tasks(point, k, num_tasks, evaluation.VALIDATION_SEED)
   feed = {'support': tasks['support_full'], 'support_inputs': tasks['support_full'][0],
           'in_range': tasks['in_range'], 'in_range_inputs': tasks['in_range'][0]}
-  errors = {}
-  for alpha in evaluation.STEP_SIZES:   # only what the rule reads: in range, last step
-    predictions = evaluation.adapted_predictions(sess, model, feed, alpha, ('in_range',),
-                                                 (FINAL_STEP,))
-    errors[alpha] = evaluation.losses_of(feed, predictions)['in_range'][0] / tasks['variance']
-  return most_fit_step_size(errors)
+  errors = {}    # alpha -> step -> [B]; only what the rule reads: in range
+  for a in (evaluation.STEP_SIZES if alpha is None else (alpha,)):
+    predictions = evaluation.adapted_predictions(sess, model, feed, a, ('in_range',),
+                                                 STEP_CHOICES)
+    errors[a] = dict(zip(STEP_CHOICES, evaluation.losses_of(feed, predictions)['in_range']
+                         / tasks['variance']))
+  if alpha is None:
+    alpha = most_fit_step_size({a: by_step[FINAL_STEP] for a, by_step in errors.items()})
+  return alpha, most_fit(errors[alpha])
 
 
 def works(row: dict) -> bool:
@@ -204,24 +225,29 @@ def beats_baseline(row: dict) -> bool:
 class Evaluation:
   """One model on one point at one K."""
   alpha: float
+  steps: int                                 # test steps chosen on validation tasks
   errors: Dict[str, Dict[int, np.ndarray]]   # protocol -> step -> [B] normalised MSE
   plotted: List[int]                         # tasks at PERCENTILES of the time-series error
   curves: Dict[int, np.ndarray]              # step -> [len(plotted), 2 GRID_POINTS]
 
 
 def evaluate_model(sess, model, settings: run_settings.Settings, point: study_points.Point, k: int,
-                   num_tasks: int, seed: int, validated: bool) -> Evaluation:
-  """The restored model on a point at K=k, with its own alpha or one chosen on validation tasks."""
-  alpha = validated_alpha(sess, model, point, k, num_tasks) if validated else settings.alpha
+                   num_tasks: int, seed: int, tuned: bool) -> Evaluation:
+  """The restored model on a point at K=k, with its own alpha or one chosen on
+  validation tasks (`tuned`), and its step count chosen on validation tasks."""
+  alpha, steps = validated(sess, model, point, k, num_tasks, None if tuned else settings.alpha)
   errors, curves = normalised_errors(sess, model, protocol_tasks(point, k, num_tasks, seed), alpha)
   plotted = percentile_tasks(errors['time_series'][FINAL_STEP])
-  return Evaluation(alpha, errors, plotted, {s: c[plotted] for s, c in curves.items()})
+  return Evaluation(alpha, steps, errors, plotted,
+                    {s: c[plotted] for s, c in curves.items() if s in TEST_STEPS})
 
 
 def distribution_key(settings: run_settings.Settings, point: study_points.Point) -> tuple:
-  """What one model's evaluation on a point depends on: the task distribution and
-  whether its step size is chosen on validation tasks (the last element)."""
-  return point.family, point.task_ranges, settings.method == BASELINE or point.tuned_alpha
+  """What one model's evaluation on a point depends on: the task distribution,
+  the K tested and whether its step size is chosen on validation tasks (the
+  last element)."""
+  return (point.family, point.task_ranges, point_ks(point),
+          settings.method == BASELINE or point.tuned_alpha)
 
 
 def evaluate_points(points: List[study_points.Point], logdir: str, num_tasks: int, seed: int,
@@ -236,18 +262,19 @@ def evaluate_points(points: List[study_points.Point], logdir: str, num_tasks: in
     for role, (settings, path) in study_points.role_models(point, logdir, base).items():
       key = (path, distribution_key(settings, point))
       jobs.setdefault(key, (settings, []))[1].append((point, role))
-  results = {p.name: {k: {} for k in EVAL_KS} for p in points}
+  results = {p.name: {k: {} for k in point_ks(p)} for p in points}
+  every_k = sorted({k for p in points for k in point_ks(p)})
   print(f'evaluating {len(points)} study points: {len(jobs)} (model, task distribution) pairs '
-        f'({num_tasks} tasks each, K = {", ".join(map(str, EVAL_KS))})', flush=True)
+        f'({num_tasks} tasks each, K = {", ".join(map(str, every_k))})', flush=True)
 
   def evaluate_distribution(graphs: evaluation.TestGraphs, job: tuple):
-    (path, (*_, validated)), (settings, uses) = job, jobs[job]
+    (path, (*_, tuned)), (settings, uses) = job, jobs[job]
     sess, model = graphs.restored(dataclasses.replace(settings, test_num_updates=FINAL_STEP),
                                   path)
     evaluations = {k: evaluate_model(sess, model, settings, uses[0][0], k, num_tasks, seed,
-                                     validated) for k in EVAL_KS}
+                                     tuned) for k in point_ks(uses[0][0])}
     for point, role in uses:
-      for k in EVAL_KS:
+      for k in point_ks(point):
         results[point.name][k][role] = evaluations[k]
 
   # Validated evaluations try every step size: they start first. A model's
@@ -258,34 +285,54 @@ def evaluate_points(points: List[study_points.Point], logdir: str, num_tasks: in
                  for k, by_role in by_k.items()} for name, by_k in results.items()}
 
 
-def summary(evaluations: Dict[int, Dict[str, Evaluation]]) -> dict:
-  """The statistics of one point: {K: {role: {alpha, protocols: {protocol: {step: stats}}}}}.
+def compared(role: str, mine: np.ndarray, before: np.ndarray, baseline: np.ndarray,
+             paper: np.ndarray) -> dict:
+  """nmse_statistics of a model's per-task errors [B] (`before`: at step 0) and,
+  on the same tasks, the fraction below the baseline's (not for the baseline)
+  and, for the retrained MAML, the fractions below and above the paper model's
+  (ties count for neither)."""
+  row = nmse_statistics(mine, before)
+  mine = as_failures(mine)
+  if role != BASELINE:
+    row['fraction_beating_baseline'] = float(np.mean(mine < as_failures(baseline)))
+  if role == 'maml':
+    row['fraction_beating_standard'] = float(np.mean(mine < as_failures(paper)))
+    row['fraction_beaten_by_standard'] = float(np.mean(as_failures(paper) < mine))
+  return row
 
-  Besides nmse_statistics, MAML's rows hold the fraction of tasks on which its
-  error is below the baseline's on the same task (`fraction_beating_baseline`).
+
+def summary(evaluations: Dict[int, Dict[str, Evaluation]]) -> dict:
+  """The statistics of one point: {K: {role: {alpha, steps, protocols:
+  {protocol: {step: row}}, CHOSEN: {protocol: row}}}}, each row `compared`: at
+  each of REPORTED_STEPS against the other models at the same count, and at
+  each model's own step count chosen on validation tasks (`steps`) against the
+  others at theirs.
   """
   out = {}
   for k, by_role in evaluations.items():
-    baseline = by_role[BASELINE].errors
     out[str(k)] = {}
     for role, e in by_role.items():
+      def at(step_of):   # {protocol: row}, each model at step_of(its evaluation)
+        return {protocol: compared(
+            role, errors[step_of(e)], errors[0],
+            *(by_role[r].errors[protocol][step_of(by_role[r])] for r in (BASELINE, 'standard')))
+                for protocol, errors in e.errors.items()}
       protocols = {}
-      for protocol, errors in e.errors.items():
-        protocols[protocol] = {}
-        for step in REPORTED_STEPS:
-          row = nmse_statistics(errors[step], errors[0])
-          if role != BASELINE:
-            row['fraction_beating_baseline'] = float(np.mean(
-                as_failures(errors[step]) < as_failures(baseline[protocol][step])))
-          protocols[protocol][str(step)] = row
-      out[str(k)][role] = {'alpha': e.alpha, 'protocols': protocols}
+      for step in REPORTED_STEPS:
+        for protocol, row in at(lambda _: step).items():
+          protocols.setdefault(protocol, {})[str(step)] = row
+      out[str(k)][role] = {'alpha': e.alpha, 'steps': e.steps, 'protocols': protocols,
+                           CHOSEN: at(lambda model: model.steps)}
   return out
+
+
+CSV_STEPS = (0,) + TEST_STEPS   # step 0 too: divergence is judged against it
 
 
 def task_columns():
   """(role, protocol, step) of every error column of <point>_tasks.csv."""
   return [(role, protocol, s) for role in study_points.ROLES for protocol in MEASURED
-          for s in TEST_STEPS]
+          for s in CSV_STEPS]
 
 
 FAMILY_FIT = 'family_fit'   # its columns in <point>_tasks.csv: family_fit_<protocol>
@@ -293,8 +340,9 @@ FAMILY_FIT = 'family_fit'   # its columns in <point>_tasks.csv: family_fit_<prot
 
 def restricted(evaluations: Dict[int, Dict[str, Evaluation]], mask: np.ndarray):
   """The same evaluations on the tasks where mask [B] is True (figure data dropped)."""
-  return {k: {role: Evaluation(e.alpha, {p: {s: v[mask] for s, v in by_step.items()}
-                                         for p, by_step in e.errors.items()}, [], {})
+  return {k: {role: Evaluation(e.alpha, e.steps,
+                               {p: {s: v[mask] for s, v in by_step.items()}
+                                for p, by_step in e.errors.items()}, [], {})
               for role, e in by_role.items()} for k, by_role in evaluations.items()}
 
 
@@ -311,12 +359,14 @@ def by_shape(point: study_points.Point, evaluations, num_tasks: int, seed: int) 
 # The keys of every <point>.json the report reads: write_point writes them,
 # publish.checks reads them.
 POINT_KEYS = ('point', 'num_tasks', 'eval_seed', 'results', FAMILY_FIT, 'sources', 'code')
+ROW_KEYS = ('median', 'median_ci95', 'fraction_good', 'n_tasks', 'n_diverged')
 
 
 def missing_results(data: dict) -> List[str]:
   """What a <point>.json lacks of what the report reads, as key paths (none:
-  []): for each K in EVAL_KS and role in ROLES, each MEASURED protocol at each
-  REPORTED_STEPS a row of statistics, and the family fit's rows."""
+  []): for each K the point is tested at (its `point` record) and role in ROLES, its chosen step count and each
+  MEASURED protocol's row of statistics at each REPORTED_STEPS and at CHOSEN,
+  and the family fit's rows."""
   missing = []
 
   def need(container, key, where):
@@ -326,16 +376,25 @@ def missing_results(data: dict) -> List[str]:
     return value if isinstance(value, dict) else {}
 
   results, fits = need(data, 'results', 'results'), need(data, FAMILY_FIT, FAMILY_FIT)
-  for k in map(str, EVAL_KS):
+  ks = EVAL_KS
+  if isinstance(data.get('point'), dict) and data['point'].get('eval_ks'):
+    ks = data['point']['eval_ks']
+  for k in map(str, ks):
     for role in study_points.ROLES:
-      protocols = need(need(need(results, k, f'results/{k}'), role, f'results/{k}/{role}'),
-                       'protocols', f'results/{k}/{role}/protocols')
+      block = need(need(results, k, f'results/{k}'), role, f'results/{k}/{role}')
+      if block and block.get('steps') not in STEP_CHOICES:
+        missing.append(f'results/{k}/{role}/steps')
+      protocols = need(block, 'protocols', f'results/{k}/{role}/protocols')
+      chosen = need(block, CHOSEN, f'results/{k}/{role}/{CHOSEN}')
       for protocol in MEASURED:
         steps = need(protocols, protocol, f'results/{k}/{role}/protocols/{protocol}')
         for step in map(str, REPORTED_STEPS):
           row = need(steps, step, f'results/{k}/{role}/protocols/{protocol}/{step}')
-          if row and not all(key in row for key in ('median', 'fraction_good', 'n_tasks')):
+          if row and not all(key in row for key in ROW_KEYS):
             missing.append(f'results/{k}/{role}/protocols/{protocol}/{step} (statistics)')
+        row = need(chosen, protocol, f'results/{k}/{role}/{CHOSEN}/{protocol}')
+        if row and not all(key in row for key in ROW_KEYS):
+          missing.append(f'results/{k}/{role}/{CHOSEN}/{protocol} (statistics)')
     for protocol in MEASURED:
       need(need(fits, k, f'{FAMILY_FIT}/{k}'), protocol, f'{FAMILY_FIT}/{k}/{protocol}')
   return missing

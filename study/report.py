@@ -14,23 +14,39 @@ from common import readme_sections
 from run import training_time
 from study import points as study_points
 from study.points import (AXES, CEILING_POINTS, CONTROL_POINTS, FIGURE_POINTS, POINTS, ROLES,
-                          SECOND_SEED, SEED_SUFFIX, SETTING_POINTS, SHAPE_POINTS, STANDARD,
+                          SECOND_SEED, SETTING_POINTS, SHAPE_POINTS, STANDARD, seed_name,
                           sweep_name)
 from study.protocols import (FAMILY_FIT, FIGURE_K, FINAL_STEP, GOOD_NMSE, PERCENTILES,
                              PROTOCOLS, TEST_STEPS, beats_baseline)
+from study import ceiling as study_ceiling
 from study import protocols
-from study.tables import (BOUNDARY_PROTOCOLS, SHAPE_PROTOCOLS, task_errors, final, share,
-                          percent, second_seed_name, first_failure, settings_table,
-                          verdicts_table, sign_tests_text, details_table, sweep_table,
-                          boundary_table, shapes_table, ceiling_table)
-from study.findings import checks_findings, claims_table, findings, shape_findings
+from study import verdicts
+from study.tables import (BOUNDARY_PROTOCOLS, SHAPE_PROTOCOLS, task_errors, final,
+                          settings_table, verdicts_table, sign_tests_text, details_table,
+                          sweep_table, boundary_table, shapes_table, ceiling_table,
+                          paper_model_table, divergence_table, limits, limits_table)
+from study.findings import (checks_findings, claims_table, findings, mechanism_findings,
+                            shape_findings, width_keys)
 
 ALL_POINTS_TABLE = 'all_points.md'   # beside the points' JSON files
-FIGURES = FIGURE_POINTS + ('shapes_summary', 'robustness_summary')   # Img/<name>.png
+FIGURES = FIGURE_POINTS + ('shapes_summary', 'robustness_summary', 'how_far',
+                           'limits')   # Img/<name>.png
+# A model works on a point if its median error is below GOOD_NMSE, that is if
+# it fits more than this percent of the tasks well.
+WORKS_SHARE = 50
+# The "how far" figure: per axis a plain title and what its magnitude m is.
+HOW_FAR_AXES = {
+    'amplitude': ('Wider amplitude range', 'A ~ U[0.1, m]; m ='),
+    'phase': ('Wider phase range', 'phi ~ U[0, m pi]; m ='),
+    'frequency': ('Varying frequency', 'w ~ U[w0, w0 + m] cycles/unit; m ='),
+    'x_shift': ('Shifted x range', 'x in [-5 + m, 5 + m]; m ='),
+    'mix': ('Adding a cosine of another frequency', 'sin + b cos; b ='),
+    'noise': ('Noisy observations', 'noise standard deviation'),
+}
 SECTIONS = ('robustness_settings', 'robustness_controls', 'robustness_findings',
-            'robustness_ceiling', 'robustness_shape_findings', 'robustness_checks',
-            'robustness_boundary', 'robustness_verdicts', 'claims',
-            'robustness_training_time')   # README sections it writes
+            'robustness_shape_findings', 'robustness_checks',
+            'robustness_boundary', 'robustness_verdicts', 'claims', 'robustness_mechanisms',
+            'robustness_limits', 'robustness_training_time')   # README sections it writes
 
 
 def setting_figure(point: study_points.Point, stem: str, path: str):
@@ -53,16 +69,17 @@ def setting_figure(point: study_points.Point, stem: str, path: str):
 
 
 def sweep_line(stats: Dict[str, dict], axis: str, protocol: str, role: str, step: int,
-               suffix: str, style: dict) -> tuple:
+               seed: int, style: dict) -> tuple:
   """(median nMSE per magnitude, line style, diverged count per magnitude at FINAL_STEP)."""
-  rows = [final(stats, sweep_name(axis, m, suffix), role, protocol, step)
+  rows = [final(stats, seed_name(sweep_name(axis, m), seed), role, protocol, step)
           for m in AXES[axis].magnitudes]
   return ([r['median'] for r in rows], style,
           [r['n_diverged'] for r in rows] if step == FINAL_STEP else None)
 
 
 def boundary_panels(stats: Dict[str, dict]) -> List[dict]:
-  """One panel per axis and protocol: median nMSE of each model against magnitude."""
+  """One panel per axis and protocol: median nMSE of each model against
+  magnitude at 1 and 20 steps (seed 1; MAML's seed 2 dotted)."""
   panels = []
   for axis, spec in AXES.items():
     for protocol in BOUNDARY_PROTOCOLS:
@@ -71,15 +88,40 @@ def boundary_panels(stats: Dict[str, dict]) -> List[dict]:
         color = plots.color_of(label)
         for step in TEST_STEPS:
           lines[f'{ROLES[role]}, {step} step' + ('s' if step > 1 else '')] = sweep_line(
-              stats, axis, protocol, role, step, '',
+              stats, axis, protocol, role, step, 1,
               {'color': color, 'ls': '-' if step == FINAL_STEP else '--'})
       lines[f"{ROLES['maml']}, seed {SECOND_SEED}, {FINAL_STEP} steps"] = sweep_line(
-          stats, axis, protocol, 'maml', FINAL_STEP, SEED_SUFFIX,
+          stats, axis, protocol, 'maml', FINAL_STEP, SECOND_SEED,
           {'color': plots.color_of(ROLES['maml']), 'ls': ':'})
-      lost = first_failure(stats, axis, protocol, beats_baseline)
+      lost = next((m for m in spec.magnitudes if not beats_baseline(
+          final(stats, sweep_name(axis, m), 'maml', protocol, FINAL_STEP))), None)
       panels.append({'title': f'{axis}, {PROTOCOLS[protocol]}', 'xlabel': spec.label,
-                     'magnitudes': spec.magnitudes, 'lines': lines,
-                     'lost': None if lost is None else spec.magnitudes[lost]})
+                     'magnitudes': spec.magnitudes, 'lines': lines, 'lost': lost})
+  return panels
+
+
+def how_far_panels(stats: Dict[str, dict], protocol: str = 'in_range') -> List[dict]:
+  """One panel per axis of HOW_FAR_AXES: percent of tasks fit well (K=FIGURE_K,
+  the headline step protocol) of MAML retrained per seed, the baseline (mean
+  over its seeds), the paper's model and the family fit."""
+  def shares(name, role):
+    return [100 * final(stats, n, role, protocol)['fraction_good']
+            for n in verdicts.seed_names(stats, name, role)]
+  panels = []
+  for axis, (title, xlabel) in HOW_FAR_AXES.items():
+    names = [sweep_name(axis, m) for m in AXES[axis].magnitudes]
+    panels.append({
+        'title': title, 'xlabel': xlabel, 'magnitudes': AXES[axis].magnitudes,
+        'seeds': [shares(n, 'maml') for n in names],
+        'references': {
+            'pretrained baseline (mean of its seeds)': [np.mean(shares(n, 'pretrain'))
+                                                        for n in names],
+            "paper model (trained on the paper's tasks)": [shares(n, 'standard')[0]
+                                                           for n in names],
+            'family fit to the K points': [
+                100 * stats[n][FAMILY_FIT][str(FIGURE_K)][protocol]['fraction_good']
+                for n in names]},
+        'boundary': verdicts.boundary(stats, axis, protocol)[0]})
   return panels
 
 
@@ -94,7 +136,7 @@ def shapes_figure(stats: Dict[str, dict], ceilings: Dict[str, dict], path: str):
               [[100 * v for v in r['fraction_good_ci95']] for r in rows])
     by_model = {ROLES[r]: bars([final(stats, n, r, protocol) for n in names]) for r in ROLES}
     by_model[f"{ROLES['maml']}, seed {SECOND_SEED}"] = bars(
-        [final(stats, second_seed_name(n), 'maml', protocol) for n in names])
+        [final(stats, seed_name(n, SECOND_SEED), 'maml', protocol) for n in names])
     by_model['family fit to the K points'] = bars(
         [stats[n][FAMILY_FIT][str(FIGURE_K)][protocol] for n in names])
     by_model[f"one network fit to each task ({ceilings[names[0]]['num_tasks']} tasks)"] = bars(
@@ -116,6 +158,26 @@ def point_statistics(results: Dict[str, dict]) -> Dict[str, dict]:
   return {name: {**r['results'], FAMILY_FIT: r[FAMILY_FIT]} for name, r in results.items()}
 
 
+def limit_rows(stats: Dict[str, dict], ceilings: Dict[str, dict]) -> Dict[str, dict]:
+  """tables.limits of every point with a ceiling, the wider networks where fit."""
+  return limits(stats, ceilings, list(CEILING_POINTS),
+                {name: width_keys(name) for name in study_ceiling.WIDTH_POINTS})
+
+
+def limits_figure(stats: Dict[str, dict], ceilings: Dict[str, dict], path: str):
+  """tables.limits drawn: a row per point, percent of tasks fit well."""
+  rows = {}
+  for name, row in limit_rows(stats, ceilings).items():
+    shares = [100 * x for x in row['MAML'].shares]
+    rows[name] = {'family fit': 100 * row['family fit'], 'network': 100 * row['network'],
+                  'wider network': None if row['wider network'] is None
+                  else 100 * row['wider network'],
+                  'baseline': 100 * np.mean(row['baseline'].shares),
+                  'MAML low': min(shares), 'MAML high': max(shares),
+                  'MAML median': float(np.median(shares))}
+  plots.limits_figure(path, rows, WORKS_SHARE, f'% of tasks fit well, in range (K={FIGURE_K})')
+
+
 def figures(logdir: str, results: Dict[str, dict], ceilings: Dict[str, dict]
             ) -> Dict[str, Callable[[str], None]]:
   """{name: draw(path)} for each of FIGURES whose points (and ceilings) are evaluated."""
@@ -124,11 +186,50 @@ def figures(logdir: str, results: Dict[str, dict], ceilings: Dict[str, dict]
   drawn = {name: functools.partial(setting_figure, POINTS[name], os.path.join(results_dir, name))
            for name in FIGURE_POINTS if name in stats}
   if len(stats) == len(POINTS):
-    if len(ceilings) == len(CEILING_POINTS):
+    if len(ceilings) == len(study_ceiling.CEILINGS):
       drawn['shapes_summary'] = functools.partial(shapes_figure, stats, ceilings)
+      drawn['limits'] = functools.partial(limits_figure, stats, ceilings)
     drawn['robustness_summary'] = lambda path: plots.boundary_figure(
         path, boundary_panels(stats), GOOD_NMSE)
+    drawn['how_far'] = lambda path: plots.how_far_figure(
+        path, how_far_panels(stats), WORKS_SHARE,
+        f'% of tasks fit well, in range (K={FIGURE_K})')
   return drawn
+
+
+def all_points_text(logdir: str, stats: Dict[str, dict], results: Dict[str, dict],
+                    ceilings: Dict[str, dict]) -> str:
+  """all_points.md: every table behind the README's robustness sections."""
+  distinct = verdicts.distinct(list(verdicts.CANONICAL))
+  parts = [
+      ('Verdicts over training seeds, each distinct distribution once',
+       verdicts_table(stats, distinct) + '\n\n' + sign_tests_text(stats, distinct)),
+      ("The paper's model against MAML retrained on the moved distribution",
+       'Seeds on which each is significantly better on the same tasks (in range, '
+       f"K={FIGURE_K}, sign test, Holm over each step count's tests):\n\n"
+       + paper_model_table(stats, [n for n in distinct if n != STANDARD.name])),
+      ("Divergence against the task's parameters",
+       f"MAML's in-range adaptations (K={FIGURE_K}, {FINAL_STEP} steps) that diverged, per "
+       "quartile of the parameter's size over the tasks: median over seeds (min-max):\n\n"
+       + divergence_table(logdir, stats)),
+      ('Median error per axis, seeds 1 and 2, 1 and 20 steps',
+       '![robustness summary](../../../Img/robustness_summary.png)\n\n'
+       "*Median normalised MSE per axis, in range and on the unseen end: MAML (blue; dotted: "
+       "seed 2), the paper's model (green), the baseline (orange); dashed 1 step; top "
+       'triangle: above 10; "div.": diverged; red: MAML stops beating it.*'),
+      (f'The sweep, K={FIGURE_K}, steps chosen on validation, seed 1', sweep_table(stats)),
+      (f'Per shape, K={FIGURE_K}, steps chosen on validation', shapes_table(stats, results)),
+  ]
+  if len(ceilings) == len(study_ceiling.CEILINGS):
+    parts.append(('The ceiling: one network fit to each task',
+                  f"Cells: tasks fit well of the first {ceilings[CEILING_POINTS[0]]['num_tasks']} "
+                  '(95% interval), median; MAML and the baseline of seed 1, '
+                  f'{FINAL_STEP} steps.\n\n'
+                  + ceiling_table(logdir, {n: ceilings[n] for n in CEILING_POINTS})))
+  parts.append(('Every statistic', details_table(stats, list(POINTS))))
+  return ('# Every point of the robustness study\n\nCells: median normalised MSE (95% interval), '
+          '% of tasks fit well (95% interval), diverged adaptations if any.\n\n'
+          + ''.join(f'## {heading}\n\n{body}\n\n' for heading, body in parts))
 
 
 def report(logdir: str, img_dir: str, readme: str, results: Dict[str, dict],
@@ -153,10 +254,13 @@ def report(logdir: str, img_dir: str, readme: str, results: Dict[str, dict],
     sections['robustness_controls'] = settings_table(stats, CONTROL_POINTS)
   if has_settings and has_all:
     sections['robustness_findings'] = findings(stats)
-  if has_all and len(ceilings) == len(CEILING_POINTS):
-    sections.update({'robustness_ceiling': ceiling_table(logdir, ceilings),
-                     'robustness_shape_findings': shape_findings(stats, results, ceilings),
-                     'robustness_checks': checks_findings(stats, ceilings)})
+  if has_all and len(ceilings) == len(study_ceiling.CEILINGS):
+    sections.update({'robustness_shape_findings': shape_findings(stats, results, ceilings),
+                     'robustness_checks': checks_findings(stats, ceilings),
+                     'robustness_mechanisms': mechanism_findings(stats, ceilings),
+                     'robustness_limits': limits_table(
+                         limit_rows(stats, ceilings),
+                         ceilings[CEILING_POINTS[0]]['num_tasks'])})
   results_dir = protocols.points_dir(logdir)
   if has_all:
     headline = [p.name for p in SETTING_POINTS if p.name in stats]
@@ -164,20 +268,10 @@ def report(logdir: str, img_dir: str, readme: str, results: Dict[str, dict],
       sections['claims'] = claims_table(stats)
     sections.update({'robustness_boundary': boundary_table(stats),
                      'robustness_verdicts': verdicts_table(stats, headline) + '\n\n'
-                     + sign_tests_text(stats),
+                     + sign_tests_text(stats, headline),
                      'robustness_training_time': training_time_text(logdir, base)})
-    first_seed = [n for n in POINTS if not n.endswith(SEED_SUFFIX)]
-    shapes = (f'## Per shape, K={FIGURE_K}, {FINAL_STEP} steps\n\n'
-              + shapes_table(stats, results) + '\n\n' if SHAPE_POINTS else '')
     fileio.atomic_write(os.path.join(results_dir, ALL_POINTS_TABLE),
-                       '# Every point of the robustness study\n\n'
-                       'Cells: median normalised MSE (95% interval), % of tasks fit well '
-                       '(95% interval), diverged adaptations if any.\n\n'
-                       '## Verdicts per point and training seed\n\n'
-                       + verdicts_table(stats, first_seed) + '\n\n'
-                       f'## The sweep, K={FIGURE_K}, {FINAL_STEP} steps\n\n'
-                       + sweep_table(stats) + '\n\n' + shapes
-                       + '## Every statistic\n\n' + details_table(stats, list(POINTS)) + '\n')
+                        all_points_text(logdir, stats, results, ceilings))
   readme_sections.update_readme(readme, sections)
   print(f'wrote the results of {len(stats)} points to {results_dir}, their figures to '
         f'{img_dir} and {len(sections)} README sections')
