@@ -451,7 +451,7 @@ def limits_figure(path: str, rows: Dict[str, dict], threshold: float, xlabel: st
   ax.tick_params(axis='x', labelsize=11)
   handles = dict(zip(*reversed(ax.get_legend_handles_labels())))
   ax.legend(list(handles.values()), list(handles), loc='upper center', fontsize=10, ncol=2,
-            bbox_to_anchor=(0.45, -0.09 - 1.2 / (0.45 * len(rows) + 1.8)), frameon=False)
+            bbox_to_anchor=(0.4, -0.1), frameon=False)
   fig.tight_layout()
   write_figure(fig, path, dpi=DPI + 10)
   plt.close(fig)

@@ -7,7 +7,9 @@ import FunGenerator
 from study.points import (AXES, CHECK_ITERATIONS, CONTROL_POINTS, FULL_PHASE_SEEDS, POINTS, ROLES, SEEDS,
                           SETTING_POINTS, STANDARD, TUNED_AMPLITUDES, TUNED_SUFFIX, sweep_name)
 from study.ceiling import WIDER_HIDDEN, WIDTH_POINTS, ceiling_key
-from study.points import (FIVE_STEP_PAIRS, HARMONIC_KS, SECOND_SEED, TUNED_NAMES, seed_name)
+from study.points import (FIVE_STEP_PAIRS, HARMONIC_KS, NON_FINITE_SEEDS, TUNED_NAMES,
+                          WIDE_POINTS, seed_name,
+                          seeds_of)
 from study.protocols import CHOSEN, EVAL_KS, FAMILY_FIT, FIGURE_K, FINAL_STEP, SPLIT_FRACTION
 from study.tables import (final, final_alpha, good, paper_model_tests, per_seed, percent, share,
                           span)
@@ -49,10 +51,13 @@ def fit_share(stats: Dict[str, dict], name: str, protocol: str = 'in_range') -> 
 
 def tuned_alpha_effect(stats: Dict[str, dict], amplitude: float) -> str:
   fixed, tuned = (sweep_name('amplitude', amplitude, suffix) for suffix in ('', TUNED_SUFFIX))
+  steps = lambda name: stats[name][str(FIGURE_K)]['maml']['steps']
   return (f"amplitude bound {amplitude:g}: {good(stats, tuned, 'maml')} of tasks fit well "
-          f"(alpha = {final_alpha(stats, tuned, 'maml'):g}, "
+          f"(alpha = {final_alpha(stats, tuned, 'maml'):g}, {steps(tuned)} steps chosen, "
           f"{final(stats, tuned, 'maml')['n_diverged']} diverged) instead of "
-          f"{good(stats, fixed, 'maml')} ({final(stats, fixed, 'maml')['n_diverged']} diverged)")
+          f"{good(stats, fixed, 'maml')} ({steps(fixed)} steps chosen; "
+          f"{final(stats, fixed, 'maml', step=FINAL_STEP)['n_diverged']} diverged at "
+          f"{FINAL_STEP} steps)")
 
 
 def findings(stats: Dict[str, dict]) -> str:
@@ -242,14 +247,14 @@ def smallest_moves() -> List[str]:
 
 def changed_by_steps(stats: Dict[str, dict], names: List[str], steps) -> str:
   """The distributions whose in-range verdict over seeds at `steps` differs
-  from the headline's, as 'n: name (headline -> at steps), ...'."""
-  changes = []
-  for name in verdicts.distinct(names):
-    headline, other = (over_seeds(stats, name, steps=s).verdict
-                       for s in (verdicts.HEADLINE, steps))
-    if headline != other:
-      changes.append(f'{name} ({headline} -> {other})')
-  return f'{len(changes)}' + (': ' + listed(changes) if changes else '')
+  from the headline's: their count and names."""
+  rank = {'fails': 0, 'borderline': 1, 'works': 2}
+  pairs = {name: (over_seeds(stats, name).verdict, over_seeds(stats, name, steps=steps).verdict)
+           for name in verdicts.distinct(names)}
+  changed = [name for name, (headline, other) in pairs.items() if headline != other]
+  worse = all(rank[pairs[n][1]] < rank[pairs[n][0]] for n in changed)
+  return f'{len(changed)}' + (f" ({'each for the worse: ' if worse else ''}{listed(changed)})"
+                              if changed else '')
 
 
 def chosen_counts(stats: Dict[str, dict], names: List[str], role: str = 'maml') -> str:
@@ -281,6 +286,12 @@ def claims_table(stats: Dict[str, dict]) -> str:
   unseen = {n: share(stats, n, 'maml', 'time_series') for n in [STANDARD.name] + settings}
   far = best_anywhere(stats, [STANDARD.name] + [n for n in settings if n != 'linear'], 'far')
   product = [over_seeds(stats, 'Fig6', k=k) for k in EVAL_KS]
+  big_k = max(HARMONIC_KS)
+  harmonic = {k: over_seeds(stats, 'harmonic', k=k) for k in HARMONIC_KS}
+  wide_harmonic = over_seeds(stats, 'harmonic_h80', k=big_k)
+  at_big_k = [harmonic[big_k].verdict, wide_harmonic.verdict]
+  product_verdict = ('holds' if all(v == 'fails' for v in at_big_k) else
+                     'refuted' if all(v == 'works' for v in at_big_k) else 'partly')
   unseen_works = over_seeds(stats, STANDARD.name, 'time_series').verdict == 'works'
   rows = [
       ("Under the paper's data setting the regression result reproduces "
@@ -317,13 +328,16 @@ def claims_table(stats: Dict[str, dict]) -> str:
        'measured per axis', 'the boundary table gives, per axis, the last magnitude up to '
        'which MAML works for every seed and for most seeds', '#how-far-the-distribution-can-move'),
       ('Products of a sine and a cosine at two frequencies fail, even with K = 100 '
-       f'([code notes]({LATER_SOURCE}))',
-       f'holds for K <= {max(EVAL_KS)}' if all(v.verdict == 'fails' for v in product) else
-       'refuted' if all(v.verdict == 'works' for v in product) else 'partly',
-       f"Fig6 (two frequencies on [-5, 5]; not the notes' experiment at frequencies 1 and 3): "
-       + '; '.join(f"K={k}: MAML {v.text()}, {v.spread()} fit well"
-                   for k, v in zip(EVAL_KS, product))
-       + ' (K = 100 not tested)', '#the-earlier-studys-settings'),
+       f'([code notes]({LATER_SOURCE}))', product_verdict,
+       "its experiment as the notes describe it (`harmonic`: frequencies 1 and 3, x in [0, 3], "
+       f"K = {big_k} at meta-training; {harmonic[big_k].n} seeds): "
+       + '; '.join(f"{label}: MAML {v.text()}, {v.spread()} fit well"
+                   for label, v in (
+                       (f'K={big_k}', harmonic[big_k]), (f'K={FIGURE_K}', harmonic[FIGURE_K]),
+                       (f'80x80, K={big_k}', wide_harmonic)))
+       + '. Fig6 (two close frequencies on [-5, 5]): '
+       + '; '.join(f"K={k}: {v.text()}, {v.spread()}" for k, v in zip(EVAL_KS, product)),
+       '#what-limits-maml'),
       ('Lines: a "surprising result" promised and not shown '
        f'([longer version]({LATER_SOURCE}))', 'measured',
        f"MAML trained on lines fits {per_seed(stats, 'linear', 'maml')} in range, "
@@ -355,9 +369,11 @@ def summary(stats: Dict[str, dict]) -> str:
           f"although the true family fitted to the same points fits {fit_share(stats, 'Fig6')}.")
 
 
-def pair(stats: Dict[str, dict], name: str, what) -> str:
-  """'a / b': what(row) for the point's seed-1 and seed-2 models."""
-  return ' / '.join(what(row) for row in (stats[n] for n in (name, seed_name(name, SECOND_SEED))))
+def pair(stats: Dict[str, dict], name: str, what, like: str = None) -> str:
+  """'a / b': what(statistics) for the point's models of each seed of the
+  point `like` (default: its own, 1 and its second), so that a comparison
+  reads the same seeds on both sides."""
+  return ' / '.join(what(stats[seed_name(name, seed)]) for seed in seeds_of(like or name))
 
 
 def at(protocol: str = 'in_range', steps=verdicts.HEADLINE, k: int = FIGURE_K, role='maml'):
@@ -397,26 +413,39 @@ def mechanism_findings(stats: Dict[str, dict], ceilings: Dict[str, dict]) -> str
       f"{pair(stats, 'harmonic_h80', at())}; the baseline "
       f"{pair(stats, 'harmonic', at(k=big_k, role='pretrain'))} at K = {big_k}; the family fit "
       f"{fit_share(stats, 'harmonic')} at K = {FIGURE_K}.",
-      '- **Width** (the ceiling, in range, tasks fit well): '
-      + '. '.join(f'{name}: {wide(name)}' for name in WIDTH_POINTS) + '.',
-      '- **Five inner steps at meta-training** against one (seeds 1 / 2; diverged '
-      'adaptations of 600 at 10 and 20 test steps; share fit well): '
+      '- **Width.** One network fit to each task (the ceiling, in range, tasks fit well): '
+      + '. '.join(f'{name}: {wide(name)}' for name in WIDTH_POINTS)
+      + '. MAML meta-trained with 100x100 hidden units (seeds 1 / 2): '
+      + '; '.join(f"{p.name} {pair(stats, p.name, at())} (40x40: "
+                  f"{pair(stats, p.name[:-len('_h100')], at(), p.name)})" for p in WIDE_POINTS)
+      + '.',
+      '- **Five inner steps at meta-training** against one (seeds 1 / 2; '
+      + ''.join(f"{name}: seeds {' / '.join(map(str, seeds_of(name)))}, the meta-loss of seeds "
+                f"{', '.join(map(str, failed))} became non-finite in meta-training; "
+                for name, failed in NON_FINITE_SEEDS.items())
+      + f"adaptations of the {final(stats, 'Fig1', 'maml')['n_tasks']} tasks diverged at 10 and "
+      f'{FINAL_STEP} test steps; share fit well): '
       + '; '.join(
           f"{one}: {pair(stats, five, diverged_at(10))} and {pair(stats, five, diverged_at(20))} "
           f"diverged, {pair(stats, five, at())} fit well (one step: "
-          f"{pair(stats, one, diverged_at(10))} and {pair(stats, one, diverged_at(20))}, "
-          f"{pair(stats, one, at())})" for one, five in FIVE_STEP_PAIRS) + '.',
+          f"{pair(stats, one, diverged_at(10), five)} and "
+          f"{pair(stats, one, diverged_at(20), five)}, {pair(stats, one, at(), five)})"
+          for one, five in FIVE_STEP_PAIRS) + '.',
       '- **Step size chosen on validation** instead of alpha = 0.01 (seeds 1 / 2): '
       + '; '.join(
           f"{name}: {pair(stats, name + TUNED_SUFFIX, at())} fit well, alpha "
-          f"{pair(stats, name + TUNED_SUFFIX, alpha_of)}, {pair(stats, name + TUNED_SUFFIX, diverged_at(FINAL_STEP))} diverged at 20 steps "
-          f"(fixed: {pair(stats, name, at())}, {pair(stats, name, diverged_at(FINAL_STEP))} "
+          f"{pair(stats, name + TUNED_SUFFIX, alpha_of)}, "
+          f"{pair(stats, name + TUNED_SUFFIX, diverged_at(FINAL_STEP))} diverged at "
+          f"{FINAL_STEP} steps "
+          f"(fixed: {pair(stats, name, at(), name + TUNED_SUFFIX)}, "
+          f"{pair(stats, name, diverged_at(FINAL_STEP), name + TUNED_SUFFIX)} "
           'diverged)' for name in TUNED_NAMES) + '.',
       "- **One change at a time** from the doubled frequency toward the one-frequency product "
       "(seeds 1 / 2): the paper's A and phi "
-      f"{pair(stats, 'double_frequency', at())}; amplitudes halved "
+      f"{pair(stats, 'double_frequency', at(), 'double_frequency_full_phase')}; amplitudes "
+      "halved "
       f"{pair(stats, 'double_frequency_half_amplitude', at())}; the whole phase circle "
       f"{pair(stats, 'double_frequency_full_phase', at())}; both "
-      f"{pair(stats, 'double_frequency_product_like', at())}.",
+      f"{pair(stats, 'double_frequency_product_like', at(), 'double_frequency_full_phase')}.",
   ]
   return '\n'.join(lines)

@@ -157,11 +157,23 @@ SECOND_SEED = 2
 SEED_SUFFIX = f'_seed{SECOND_SEED}'
 
 
+# Seeds whose meta-training stopped with a non-finite meta-loss (five inner
+# steps at alpha = 0.01): the next seed stands in as the second, if it trained.
+NON_FINITE_SEEDS = {'phase_2_5steps': (2,), 'quadratic_5steps': (2, 3)}
+STAND_IN_SEEDS = {'phase_2_5steps': 3}
+
+
+def second_seed(name: str) -> int:
+  return STAND_IN_SEEDS.get(name, SECOND_SEED)
+
+
 def with_second_seed(point: Point) -> Point:
-  """The same distribution with models trained from SECOND_SEED (off the sweep axes)."""
-  seed = {'seed': SECOND_SEED}
+  """The same distribution with models trained from its second seed (SECOND_SEED
+  or its stand-in), off the sweep axes."""
+  number = second_seed(point.name)
+  seed = {'seed': number}
   return dataclasses.replace(
-      point, name=point.name + SEED_SUFFIX, axis=None, title=f'{point.title}, seed {SECOND_SEED}',
+      point, name=f'{point.name}_seed{number}', axis=None, title=f'{point.title}, seed {number}',
       training={**point.training, **seed},
       baseline_training=None if point.baseline_training is None else {
           **point.baseline_training, **seed})
@@ -246,16 +258,25 @@ MECHANISM_POINTS = (
 FIVE_STEP_PAIRS = (('Fig1', 'Fig1_5steps'), ('amplitude_40', 'amplitude_40_5steps'),
                    ('quadratic', 'quadratic_5steps'), ('phase_2', 'phase_2_5steps'))
 TUNED_NAMES = ('noise_1', 'noise_2', 'phase_2', 'quadratic')
+# MAML at a wider network where the paper's network fits the fewest tasks of
+# the frequency controls and products (study.ceiling's width points).
+WIDE = {'hidden': (100, 100)}
+WIDE_POINTS = tuple(
+    dataclasses.replace(p, name=p.name + '_h100', title=p.title + ', hidden 100x100',
+                        training=WIDE)
+    for p in CONTROL_POINTS + SETTING_POINTS if p.name in ('double_frequency', 'Fig6'))
 POINTS_BY_NAME = {p.name: p for p in SWEEP + SHAPE_POINTS}
 TUNED_POINTS = tuple(
     dataclasses.replace(POINTS_BY_NAME[name], name=name + TUNED_SUFFIX, axis=None,
                         title=POINTS_BY_NAME[name].title + ', test alpha chosen on validation tasks',
                         tuned_alpha=True)
     for name in TUNED_NAMES)
-MECHANISMS = MECHANISM_POINTS + TUNED_POINTS
+MECHANISMS = MECHANISM_POINTS + TUNED_POINTS + WIDE_POINTS
 POINTS = {p.name: p for p in SETTING_POINTS + SWEEP + CHECKS + SHAPE_POINTS
           + SHAPE_POINTS_SECOND_SEED + SETTING_POINTS_SECOND_SEED + CONTROL_POINTS
-          + CONTROL_POINTS_SECOND_SEED + MECHANISMS + tuple(map(with_second_seed, MECHANISMS))}
+          + CONTROL_POINTS_SECOND_SEED + MECHANISMS + tuple(
+              with_second_seed(p) for p in MECHANISMS
+              if second_seed(p.name) not in NON_FINITE_SEEDS.get(p.name, ()))}
 
 def study_dir(logdir: str) -> str:
   return os.path.join(logdir, 'robustness')
@@ -311,16 +332,20 @@ DISTINCT = tuple(dict.fromkeys(CANONICAL.values()))   # each distribution once, 
 
 
 def seeds_of(name: str) -> Tuple[int, ...]:
-  """The training seeds of MAML on a verdict point's distribution."""
-  return FULL_PHASE_SEEDS if POINTS[CANONICAL[name]].ranges == FULL_PHASE else SEEDS
+  """The training seeds of MAML on a point's distribution: SEEDS on a verdict
+  point (FULL_PHASE_SEEDS on the full phase circle), else 1 and SECOND_SEED
+  if it has a seed-2 point."""
+  if name in CANONICAL:
+    return FULL_PHASE_SEEDS if POINTS[CANONICAL[name]].ranges == FULL_PHASE else SEEDS
+  return (1, second_seed(name)) if f'{name}_seed{second_seed(name)}' in POINTS else (1,)
 
 
 def seed_name(name: str, seed: int) -> str:
   """The point of a verdict point's distribution whose MAML is trained from `seed`."""
   if seed == 1:
     return name
-  if seed == SECOND_SEED:
-    return name + SEED_SUFFIX
+  if seed == SECOND_SEED or name not in CANONICAL:
+    return f'{name}_seed{seed}'
   return f'{CANONICAL[name]}_seed{seed}'
 
 

@@ -43,10 +43,11 @@ HOW_FAR_AXES = {
     'mix': ('Adding a cosine of another frequency', 'sin + b cos; b ='),
     'noise': ('Noisy observations', 'noise standard deviation'),
 }
-SECTIONS = ('robustness_settings', 'robustness_controls', 'robustness_findings',
+SECTIONS = ('robustness_findings',
             'robustness_shape_findings', 'robustness_checks',
             'robustness_boundary', 'robustness_verdicts', 'claims', 'robustness_mechanisms',
-            'robustness_limits', 'robustness_training_time')   # README sections it writes
+            'robustness_limits', 'robustness_training_time',
+            'mechanism_training_time')   # README (and linked docs) sections it writes
 
 
 def setting_figure(point: study_points.Point, stem: str, path: str):
@@ -109,6 +110,8 @@ def how_far_panels(stats: Dict[str, dict], protocol: str = 'in_range') -> List[d
             for n in verdicts.seed_names(stats, name, role)]
   panels = []
   for axis, (title, xlabel) in HOW_FAR_AXES.items():
+    if axis not in AXES:   # a report of a part of the study
+      continue
     names = [sweep_name(axis, m) for m in AXES[axis].magnitudes]
     panels.append({
         'title': title, 'xlabel': xlabel, 'magnitudes': AXES[axis].magnitudes,
@@ -217,6 +220,9 @@ def all_points_text(logdir: str, stats: Dict[str, dict], results: Dict[str, dict
        "*Median normalised MSE per axis, in range and on the unseen end: MAML (blue; dotted: "
        "seed 2), the paper's model (green), the baseline (orange); dashed 1 step; top "
        'triangle: above 10; "div.": diverged; red: MAML stops beating it.*'),
+      *[(f"The earlier study's settings, {PROTOCOLS[protocol]}, K={FIGURE_K}, seed 1",
+         settings_table(stats, SETTING_POINTS, protocol)) for protocol in BOUNDARY_PROTOCOLS],
+      (f'The controls, in range, K={FIGURE_K}, seed 1', settings_table(stats, CONTROL_POINTS)),
       (f'The sweep, K={FIGURE_K}, steps chosen on validation, seed 1', sweep_table(stats)),
       (f'Per shape, K={FIGURE_K}, steps chosen on validation', shapes_table(stats, results)),
   ]
@@ -229,7 +235,7 @@ def all_points_text(logdir: str, stats: Dict[str, dict], results: Dict[str, dict
   parts.append(('Every statistic', details_table(stats, list(POINTS))))
   return ('# Every point of the robustness study\n\nCells: median normalised MSE (95% interval), '
           '% of tasks fit well (95% interval), diverged adaptations if any.\n\n'
-          + ''.join(f'## {heading}\n\n{body}\n\n' for heading, body in parts))
+          + '\n\n'.join(f'## {heading}\n\n{body}' for heading, body in parts) + '\n')
 
 
 def report(logdir: str, img_dir: str, readme: str, results: Dict[str, dict],
@@ -246,12 +252,6 @@ def report(logdir: str, img_dir: str, readme: str, results: Dict[str, dict],
   has_settings = all(p.name in stats for p in SETTING_POINTS)
   has_all = len(stats) == len(POINTS)
   sections = {}
-  if has_settings:
-    sections['robustness_settings'] = '\n\n'.join(
-        f'{PROTOCOLS[protocol].capitalize()}:\n\n' + settings_table(stats, SETTING_POINTS, protocol)
-        for protocol in BOUNDARY_PROTOCOLS)
-  if all(p.name in stats for p in CONTROL_POINTS):   # their other statistics: all_points.md
-    sections['robustness_controls'] = settings_table(stats, CONTROL_POINTS)
   if has_settings and has_all:
     sections['robustness_findings'] = findings(stats)
   if has_all and len(ceilings) == len(study_ceiling.CEILINGS):
@@ -269,7 +269,8 @@ def report(logdir: str, img_dir: str, readme: str, results: Dict[str, dict],
     sections.update({'robustness_boundary': boundary_table(stats),
                      'robustness_verdicts': verdicts_table(stats, headline) + '\n\n'
                      + sign_tests_text(stats, headline),
-                     'robustness_training_time': training_time_text(logdir, base)})
+                     'robustness_training_time': training_time_text(logdir, base),
+                     'mechanism_training_time': mechanism_cost_table(logdir, base)})
     fileio.atomic_write(os.path.join(results_dir, ALL_POINTS_TABLE),
                         all_points_text(logdir, stats, results, ceilings))
   readme_sections.update_readme(readme, sections)
@@ -280,3 +281,32 @@ def report(logdir: str, img_dir: str, readme: str, results: Dict[str, dict],
   return {**results, **{name + '_ceiling': {'code': c['code'], 'eval_seed': c['eval_seed'],
                                             'num_tasks': c['of_eval_tasks']}
                         for name, c in ceilings.items()}}
+
+
+def mechanism_cost_table(logdir: str, base=study_points.STUDY_BASE) -> str:
+  """Per mechanism point's trained models: what each training session cost
+  (from the training_seconds.json records): iterations, the wall time of its
+  group and the models in it, model-iterations per second, and the 1-minute
+  load average at its start and end (above the workers: other work shared
+  the cores)."""
+  lines = ['| point, model, seed | iterations | group wall time | models in group | model-it/s | '
+           'workers | load average at start, end |', '|---|---|---|---|---|---|---|']
+  seen = set()
+  for point in study_points.MECHANISM_POINTS + study_points.WIDE_POINTS:
+    for name in (study_points.seed_name(point.name, seed)
+                 for seed in study_points.seeds_of(point.name)):
+      for role in study_points.TRAINED_METHODS:
+        settings, path = study_points.role_models(POINTS[name], logdir, base)[role]
+        if path in seen or not os.path.exists(os.path.join(path, training_time.TIME_FILE)):
+          continue
+        seen.add(path)
+        for session in training_time.read(path).get('sessions', []):
+          models = session['models_in_group']
+          wall = session['seconds'] * models
+          its = session['end'] - session['start']
+          lines.append(f"| {point.name}, {ROLES[role].split(',')[0]}, seed {settings.seed} | "
+                       f"{session['start']}-{session['end']} | "
+                       f"{wall:.0f} s | {models} | {its * models / wall:.0f} | "
+                       f"{session['workers']} | "
+                       f"{', '.join(f'{v:.1f}' for v in session['load_average'])} |")
+  return '\n'.join(lines)

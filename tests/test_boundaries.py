@@ -177,3 +177,16 @@ def test_a_point_file_missing_a_step_is_named():
   assert protocols.missing_results(data) == ['results/20/maml/protocols/in_range/20']
   del data['results']['10']
   assert 'results/10' in protocols.missing_results(data)
+
+
+def test_a_missing_paper_model_is_refused_not_left_out(tmp_path):
+  """A paper model's folder gone: table 2 and figure 3 would silently drop it."""
+  from paper import models as paper_models
+  from publish import checks
+  logdir = tmp_path / 'logs'
+  shutil.copytree(os.path.join(helpers.ROOT, 'logs', 'paper'), str(logdir / 'paper'),
+                  ignore=shutil.ignore_patterns('model.ckpt-*', 'events.*'))
+  gone = sorted(paper_models.models())[0]
+  shutil.rmtree(str(logdir / 'paper' / gone))
+  with pytest.raises(CommandError, match='missing'):
+    checks.paper_results(str(logdir))

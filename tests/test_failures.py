@@ -156,7 +156,7 @@ def changed_config(**changes):
     ('{"settings": {"colour": 1}}', 'missing'), (changed_config(K=None), 'missing K'),
     (changed_config(K='5'), "K='5': an integer >= 1"), (changed_config(K=-1), 'K=-1'),
     (changed_config(alpha=float('nan')), 'alpha=nan: a finite number > 0'),
-    (changed_config(family='circle'), "family='circle': one of linear"),
+    (changed_config(family='circle'), "family='circle': one of harmonic, linear"),
     (changed_config(hidden=[]), 'hidden=[]')])
 def test_a_broken_config_is_one_line(copy, config, why):
   """Finding 7: every key present, of its type and range, a known family."""

@@ -125,7 +125,8 @@ def hand_made_stats(n_diverged: int) -> dict:
   row = protocols.nmse_statistics(errors, np.full(20, 1.0))
   row['fraction_beating_baseline'] = 0.5
   cell = {'protocols': {p: {str(s): row for s in protocols.REPORTED_STEPS}
-                        for p in protocols.MEASURED}, 'alpha': 0.01}
+                        for p in protocols.MEASURED}, 'alpha': 0.01, 'steps': 20,
+          protocols.CHOSEN: {p: row for p in protocols.MEASURED}}
   fit = {p: protocols.nmse_statistics(np.full(20, 1e-6)) for p in protocols.MEASURED}
   return {**{str(k): {role: cell for role in tables.ROLES} for k in protocols.EVAL_KS},
           protocols.FAMILY_FIT: {str(k): fit for k in protocols.EVAL_KS}}

@@ -80,7 +80,7 @@ def test_a_ceiling_of_fewer_evaluation_tasks_fits_all_of_them(tmp_path, monkeypa
   """An evaluation of fewer than CEILING_TASKS tasks: each of its tasks is fit
   (the fits' inputs are shaped for them) and the file says how many."""
   fewer = 3
-  monkeypatch.setattr(ceiling, 'fit', lambda x, y, x_test: np.zeros_like(x_test))
+  monkeypatch.setattr(ceiling, 'fit', lambda x, y, x_test, hidden: np.zeros_like(x_test))
   ceiling.write_ceilings(str(tmp_path), fewer, 1, names=['Fig1'], workers=1)
   points = tmp_path / 'robustness' / 'points'
   # Named by what differs from the report's protocol: the published file stays.
