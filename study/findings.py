@@ -401,7 +401,7 @@ def mechanism_findings(stats: Dict[str, dict], ceilings: Dict[str, dict]) -> str
   big_k = max(HARMONIC_KS)
   wide = lambda name: '; '.join(
       f"{key.split('_h')[-1] if '_h' in key else '40x40'} "
-      f"{ceiling_count(ceilings, key)}" for key in [name] + width_keys(name))
+      f"{ceiling_count(ceilings, key)}" for key in [name] + width_keys(name) if key in ceilings)
   lines = [
       "- **The earlier study's harmonic experiment** (`harmonic`: products at frequencies 1 "
       "and 3 on x in [0, 3], the inner step on a task's left half, the meta-loss on its right "
@@ -420,8 +420,10 @@ def mechanism_findings(stats: Dict[str, dict], ceilings: Dict[str, dict]) -> str
                   f"{pair(stats, p.name[:-len('_h100')], at(), p.name)})" for p in WIDE_POINTS)
       + '.',
       '- **Five inner steps at meta-training** against one (seeds 1 / 2; '
-      + ''.join(f"{name}: seeds {' / '.join(map(str, seeds_of(name)))}, the meta-loss of seeds "
-                f"{', '.join(map(str, failed))} became non-finite in meta-training; "
+      + ''.join(f"{name}: seed{'s' * (len(seeds_of(name)) > 1)} "
+                f"{' / '.join(map(str, seeds_of(name)))}, the meta-loss of seed"
+                f"{'s' * (len(failed) > 1)} {', '.join(map(str, failed))} became non-finite in "
+                'meta-training; '
                 for name, failed in NON_FINITE_SEEDS.items())
       + f"adaptations of the {final(stats, 'Fig1', 'maml')['n_tasks']} tasks diverged at 10 and "
       f'{FINAL_STEP} test steps; share fit well): '

@@ -164,7 +164,8 @@ def point_statistics(results: Dict[str, dict]) -> Dict[str, dict]:
 def limit_rows(stats: Dict[str, dict], ceilings: Dict[str, dict]) -> Dict[str, dict]:
   """tables.limits of every point with a ceiling, the wider networks where fit."""
   return limits(stats, ceilings, list(CEILING_POINTS),
-                {name: width_keys(name) for name in study_ceiling.WIDTH_POINTS})
+                {name: [k for k in width_keys(name) if k in ceilings]
+                 for name in study_ceiling.WIDTH_POINTS})
 
 
 def limits_figure(stats: Dict[str, dict], ceilings: Dict[str, dict], path: str):
@@ -189,7 +190,7 @@ def figures(logdir: str, results: Dict[str, dict], ceilings: Dict[str, dict]
   drawn = {name: functools.partial(setting_figure, POINTS[name], os.path.join(results_dir, name))
            for name in FIGURE_POINTS if name in stats}
   if len(stats) == len(POINTS):
-    if len(ceilings) == len(study_ceiling.CEILINGS):
+    if all(n in ceilings for n in CEILING_POINTS):
       drawn['shapes_summary'] = functools.partial(shapes_figure, stats, ceilings)
       drawn['limits'] = functools.partial(limits_figure, stats, ceilings)
     drawn['robustness_summary'] = lambda path: plots.boundary_figure(
@@ -204,6 +205,7 @@ def all_points_text(logdir: str, stats: Dict[str, dict], results: Dict[str, dict
                     ceilings: Dict[str, dict]) -> str:
   """all_points.md: every table behind the README's robustness sections."""
   distinct = verdicts.distinct(list(verdicts.CANONICAL))
+  evaluated = lambda points: [p for p in points if p.name in stats]
   parts = [
       ('Verdicts over training seeds, each distinct distribution once',
        verdicts_table(stats, distinct) + '\n\n' + sign_tests_text(stats, distinct)),
@@ -221,12 +223,14 @@ def all_points_text(logdir: str, stats: Dict[str, dict], results: Dict[str, dict
        "seed 2), the paper's model (green), the baseline (orange); dashed 1 step; top "
        'triangle: above 10; "div.": diverged; red: MAML stops beating it.*'),
       *[(f"The earlier study's settings, {PROTOCOLS[protocol]}, K={FIGURE_K}, seed 1",
-         settings_table(stats, SETTING_POINTS, protocol)) for protocol in BOUNDARY_PROTOCOLS],
-      (f'The controls, in range, K={FIGURE_K}, seed 1', settings_table(stats, CONTROL_POINTS)),
+         settings_table(stats, evaluated(SETTING_POINTS), protocol))
+        for protocol in BOUNDARY_PROTOCOLS if evaluated(SETTING_POINTS)],
+      *([(f'The controls, in range, K={FIGURE_K}, seed 1',
+          settings_table(stats, evaluated(CONTROL_POINTS)))] if evaluated(CONTROL_POINTS) else []),
       (f'The sweep, K={FIGURE_K}, steps chosen on validation, seed 1', sweep_table(stats)),
       (f'Per shape, K={FIGURE_K}, steps chosen on validation', shapes_table(stats, results)),
   ]
-  if len(ceilings) == len(study_ceiling.CEILINGS):
+  if all(n in ceilings for n in CEILING_POINTS):
     parts.append(('The ceiling: one network fit to each task',
                   f"Cells: tasks fit well of the first {ceilings[CEILING_POINTS[0]]['num_tasks']} "
                   '(95% interval), median; MAML and the baseline of seed 1, '
@@ -254,7 +258,7 @@ def report(logdir: str, img_dir: str, readme: str, results: Dict[str, dict],
   sections = {}
   if has_settings and has_all:
     sections['robustness_findings'] = findings(stats)
-  if has_all and len(ceilings) == len(study_ceiling.CEILINGS):
+  if has_all and all(n in ceilings for n in CEILING_POINTS):
     sections.update({'robustness_shape_findings': shape_findings(stats, results, ceilings),
                      'robustness_checks': checks_findings(stats, ceilings),
                      'robustness_mechanisms': mechanism_findings(stats, ceilings),
@@ -293,8 +297,8 @@ def mechanism_cost_table(logdir: str, base=study_points.STUDY_BASE) -> str:
            'workers | load average at start, end |', '|---|---|---|---|---|---|---|']
   seen = set()
   for point in study_points.MECHANISM_POINTS + study_points.WIDE_POINTS:
-    for name in (study_points.seed_name(point.name, seed)
-                 for seed in study_points.seeds_of(point.name)):
+    for name in (n for n in (study_points.seed_name(point.name, seed)
+                             for seed in study_points.seeds_of(point.name)) if n in POINTS):
       for role in study_points.TRAINED_METHODS:
         settings, path = study_points.role_models(POINTS[name], logdir, base)[role]
         if path in seen or not os.path.exists(os.path.join(path, training_time.TIME_FILE)):

@@ -134,7 +134,7 @@ def test_one_figure_is_redrawn_alone_from_the_saved_results(main, tmp_path):
 def test_figure_names_and_missing_results_are_one_line_errors(main, tmp_path):
   for given in ('--figure=nope', '--figure=', '--figure=Fig3,paper_fig9'):
     with pytest.raises(utils.CommandError, match='allowed values are one or more of '
-                       'paper_fig2, .*robustness_summary$'):
+                       'paper_fig2, .*robustness_summary, how_far, limits$'):
       main('--mode=redraw', given, f'--img_dir={tmp_path}')
   with pytest.raises(utils.CommandError, match='--readme does not apply with --figure'):
     main('--mode=redraw', '--figure=Fig3', f'--readme={tmp_path}/R.md')
