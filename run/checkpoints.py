@@ -241,6 +241,8 @@ def settle_config(path: str):
   checkpoint config.json, and drop pending configs of steps never saved."""
   current = config_file(path)
   for pending in glob.glob(os.path.join(path, 'config.json.step*')):
+    if not re.fullmatch(r'config\.json\.step\d+', os.path.basename(pending)):
+      continue    # a user's file (config.json.step_notes.txt): never this code's to remove
     if pending == current:
       os.replace(pending, os.path.join(path, CONFIG_FILE))
     else:

@@ -190,3 +190,17 @@ def test_a_missing_paper_model_is_refused_not_left_out(tmp_path):
   shutil.rmtree(str(logdir / 'paper' / gone))
   with pytest.raises(CommandError, match='missing'):
     checks.paper_results(str(logdir))
+
+
+def test_settling_the_config_removes_only_its_own_pending_files(two):
+  """A user's `config.json.step_notes.txt` beside a run survives a resume."""
+  mine, _ = two
+  for name in ('config.json.step_notes.txt', 'config.json.stepfather'):
+    with open(os.path.join(mine, name), 'w') as f:
+      f.write('keep me')
+  with open(os.path.join(mine, 'config.json.step7'), 'w') as f:
+    f.write('{}')                  # a pending config of a step never saved: removed
+  checkpoints.settle_config(mine)
+  names = os.listdir(mine)
+  assert {'config.json.step_notes.txt', 'config.json.stepfather'} <= set(names)
+  assert 'config.json.step7' not in names
