@@ -20,6 +20,7 @@ from study.protocols import (FAMILY_FIT, FIGURE_K, FINAL_STEP, GOOD_NMSE, PERCEN
                              PROTOCOLS, TEST_STEPS, beats_baseline)
 from study import ceiling as study_ceiling
 from study import protocols
+from study import tables
 from study import verdicts
 from study.tables import (BOUNDARY_PROTOCOLS, SHAPE_PROTOCOLS, task_errors, final,
                           settings_table, verdicts_table, sign_tests_text, details_table,
@@ -33,7 +34,7 @@ FIGURES = FIGURE_POINTS + ('shapes_summary', 'robustness_summary', 'how_far',
                            'limits')   # Img/<name>.png
 # A model works on a point if its median error is below GOOD_NMSE, that is if
 # it fits more than this percent of the tasks well.
-WORKS_SHARE = 50
+WORKS_SHARE = 100 * tables.WORKS_FRACTION
 # The "how far" figure: per axis a plain title and what its magnitude m is.
 HOW_FAR_AXES = {
     'amplitude': ('Wider amplitude range', 'A ~ U[0.1, m]; m ='),

@@ -13,7 +13,7 @@ from common import statistics
 import FunGenerator
 from study.points import (AXES, POINTS, ROLES, SEED_RUNS, SETTING_POINTS, SHAPE_POINTS,
                           sweep_name)
-from study.protocols import (BASELINE, CHOSEN, EVAL_KS, FAMILY_FIT, FIGURE_K, FINAL_STEP,
+from study.protocols import (BASELINE, CHOSEN, FAMILY_FIT, FIGURE_K, FINAL_STEP,
                              PROTOCOLS, SIGN_TEST_LEVEL)
 from study import protocols
 from study import verdicts
