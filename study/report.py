@@ -145,7 +145,7 @@ def shapes_figure(stats: Dict[str, dict], ceilings: Dict[str, dict], path: str):
         [stats[n][FAMILY_FIT][str(FIGURE_K)][protocol] for n in names])
     by_model[f"one network fit to each task ({ceilings[names[0]]['num_tasks']} tasks)"] = bars(
         [ceilings[n]['statistics'][protocol] for n in names])
-    panels[f'{PROTOCOLS[protocol]}, K={FIGURE_K}, {FINAL_STEP} steps'] = by_model
+    panels[f'{PROTOCOLS[protocol]}, K={FIGURE_K}, steps chosen on validation'] = by_model
   labels = ['sinusoid (Fig1)' if n == STANDARD.name else n for n in names]
   plots.bar_panels(path, labels, panels, 'percent of tasks fit well (normalised MSE < 0.1)')
 
